@@ -1,0 +1,112 @@
+"""Validation of what callers pass in, done before any network I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..exceptions import ConfigError, ValidationError
+
+__all__ = ["validate_urls", "validate_base_url", "websocket_url"]
+
+MAX_URL_BYTES = 2048
+"""The server's per-URL length limit (PROTOCOL.md §6.1 rule 3)."""
+
+
+def validate_urls(urls: Any) -> list[str]:
+    """Check a caller's URL list and return it as a new list.
+
+    Args:
+        urls: a list or tuple of absolute http(s) URLs.
+
+    Returns:
+        The URLs as a list, unchanged and in order (duplicates are kept: the server crawls
+        each copy, PROTOCOL.md §6.1).
+
+    Raises:
+        ValidationError: ``urls`` is a bare string, not a list or tuple, empty, or holds a
+            value that is not an absolute http(s) URL of at most 2048 bytes. The message
+            names the value and its position.
+    """
+    if isinstance(urls, (str, bytes)):
+        raise ValidationError(
+            f"urls must be a list of URLs, got a single string {urls!r}: pass a list, "
+            f"e.g. [{urls!r}]",
+            field="urls",
+            value=urls,
+        )
+    if not isinstance(urls, (list, tuple)):
+        raise ValidationError(
+            f"urls must be a list or tuple of URLs, not {type(urls).__name__}: {urls!r}",
+            field="urls",
+            value=urls,
+        )
+    if not urls:
+        raise ValidationError("urls is empty: pass at least one URL", field="urls", value=urls)
+    for position, url in enumerate(urls):
+        problem = url_problem(url)
+        if problem:
+            raise ValidationError(
+                f"urls[{position}] = {url!r} is not a valid URL: {problem}",
+                field=f"urls[{position}]",
+                value=url,
+            )
+    return list(urls)
+
+
+def url_problem(url: Any) -> str | None:
+    """Say what is wrong with one URL, or return None when it is acceptable."""
+    if not isinstance(url, str):
+        return f"expected a string, got {type(url).__name__}"
+    if not url or url != url.strip():
+        return "expected an absolute http(s) URL without surrounding spaces"
+    if len(url.encode("utf-8")) > MAX_URL_BYTES:
+        return f"longer than {MAX_URL_BYTES} bytes"
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return "contains whitespace or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"cannot be parsed ({exc})"
+    if parts.scheme not in ("http", "https"):
+        shown = parts.scheme or "none"
+        return f"scheme must be http or https, got {shown}"
+    if not parts.hostname:
+        return "has no host"
+    return None
+
+
+def validate_base_url(base_url: Any) -> str:
+    """Check the client's ``base_url`` and return it without a trailing slash.
+
+    Raises:
+        ConfigError: not a string, not http(s), no host, or it carries a query or fragment.
+    """
+    if not isinstance(base_url, str):
+        raise ConfigError(f"base_url must be a string such as 'http://localhost:8080', got {base_url!r}")
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018
+    except ValueError as exc:
+        raise ConfigError(f"base_url {base_url!r} cannot be parsed: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"base_url must be an absolute http(s) URL such as 'http://localhost:8080', "
+            f"got {base_url!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"base_url must not carry a query or fragment, got {base_url!r}")
+    return base_url.rstrip("/")
+
+
+def websocket_url(base_url: str, path: str = "/crawl/ws") -> str:
+    """Derive the WebSocket URL from an http(s) base URL, keeping any path prefix.
+
+    ``http://h:8080`` -> ``ws://h:8080/crawl/ws``;
+    ``https://h/riptide/`` -> ``wss://h/riptide/crawl/ws``.
+    """
+    parts = urlsplit(base_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    prefix = parts.path.rstrip("/")
+    return urlunsplit((scheme, parts.netloc, prefix + path, "", ""))
