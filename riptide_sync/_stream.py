@@ -14,8 +14,10 @@ import threading
 import time
 from typing import Any, Callable, Iterator, Protocol
 
-from .exceptions import StreamConnectionError, StreamingError
+from .exceptions import IncompleteStreamError, StreamingError
 from .models import StreamingResult
+from .protocol.envelope import MALFORMED_MESSAGE
+from .protocol.session import CrawlSession, ResultRejected
 
 __all__ = ["StreamStats", "EventSource", "Transport", "CrawlStream"]
 
@@ -97,3 +99,219 @@ class Transport(Protocol):
         """Release sockets, threads and temp files; idempotent, callable from any thread,
         and wakes a consumer blocked in ``receive()``. Returns within about a second."""
         ...
+
+
+OnMessage = Callable[[StreamingResult], Any]
+
+
+class CrawlStream:
+    """A crawl's events as an iterator: ``for event in stream``.
+
+    Returned by ``client.streaming.crawl_websocket`` / ``crawl_ndjson`` / ``crawl_sse``.
+    Nothing is sent until the first ``next()``. Every URL yields exactly one ``result``
+    event (``data["index"]`` is its position in the caller's list), then one ``summary``
+    ends the iteration; or the iteration raises a :class:`StreamingError` (an
+    :class:`IncompleteStreamError` names the URLs still missing).
+
+    Usage::
+
+        for event in client.streaming.crawl_websocket(urls):
+            ...
+
+        with client.streaming.crawl_websocket(urls) as stream:
+            for event in stream:
+                if enough:
+                    break          # leaving the with block closes the stream
+
+    ``close()`` is idempotent and may be called from any thread; leaving a ``for`` loop
+    with ``break`` closes the stream when it is collected (at once in CPython).
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        urls: list[str],
+        options: dict[str, Any] | None,
+        *,
+        stats: StreamStats,
+        on_message: OnMessage | None = None,
+        max_urls_per_request: int = 100,
+        receive_timeout: float | None = None,
+    ) -> None:
+        # The iterator state lives in _StreamCore, which holds no reference back to this
+        # handle: when the caller drops the handle (break), __del__ runs at once and closes.
+        self._core = _StreamCore(
+            transport, urls, options, stats, max_urls_per_request, receive_timeout
+        )
+        self._on_message = on_message
+        self.stats = stats
+        """Counters of this stream (:class:`StreamStats`), updated live."""
+
+    @property
+    def session_id(self) -> str | None:
+        """The server's session id (WebSocket welcome; NDJSON/SSE request id), or None
+        before the stream has started."""
+        return self._core.transport.session_id
+
+    @property
+    def closed(self) -> bool:
+        """True once the stream has ended or been closed."""
+        return self._core.closed
+
+    @property
+    def transport_name(self) -> str:
+        """``"websocket"``, ``"ndjson"`` or ``"sse"``."""
+        return self._core.transport.name
+
+    def __iter__(self) -> CrawlStream:
+        return self
+
+    def __next__(self) -> StreamingResult:
+        try:
+            event = next(self._core.events)
+            if self._on_message is not None:
+                self._on_message(event)
+        except BaseException:
+            # StopIteration, a StreamingError, an exception from on_message, Ctrl-C:
+            # in every case the stream is over and its socket and thread are released.
+            self.close()
+            raise
+        return event
+
+    def close(self) -> None:
+        """End the stream: close the connection, join its thread, remove temp files.
+
+        Idempotent; callable from any thread (a consumer blocked in ``next()`` then sees
+        the iteration end). Returns within about a second.
+        """
+        self._core.close()
+
+    def __enter__(self) -> CrawlStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        core = getattr(self, "_core", None)
+        if core is not None:
+            core.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<CrawlStream {self.transport_name} {state} results={self.stats.results}>"
+
+
+class _StreamCore:
+    """The iteration of one logical stream; see :class:`CrawlStream`."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        urls: list[str],
+        options: dict[str, Any] | None,
+        stats: StreamStats,
+        max_urls_per_request: int,
+        receive_timeout: float | None,
+    ) -> None:
+        self.transport = transport
+        self.options = options
+        self.stats = stats
+        self.receive_timeout = receive_timeout
+        self.session = CrawlSession(urls, max_per_request=max_urls_per_request)
+        self.closed = False
+        self._close_lock = threading.Lock()
+        self.events: Iterator[StreamingResult] = self._run()
+
+    def close(self) -> None:
+        with self._close_lock:
+            if self.closed:
+                return
+            self.closed = True
+        self.transport.close()
+
+    def _run(self) -> Iterator[StreamingResult]:
+        session = self.session
+        started = time.monotonic()
+        summaries: list[dict[str, Any]] = []
+        sent_welcome = sent_metadata = False
+        while True:
+            plan = session.next_request()
+            if plan is None:
+                break
+            if self.closed:
+                return
+            source = self.transport.open_crawl(plan.urls, self.options)
+            answered = False  # the server accepted this request (metadata or a result came)
+            while True:
+                try:
+                    event = source.receive(self.receive_timeout)
+                except StreamingError as exc:
+                    if self.closed:
+                        return
+                    session.release(plan)
+                    raise IncompleteStreamError(
+                        f"the {self.transport.name} stream ended early ({exc})",
+                        missing=session.missing_urls(),
+                        missing_indices=session.missing_indices(),
+                        delivered=session.completed,
+                    ) from exc
+                if self.closed:
+                    return
+                kind = event.event_type
+                if kind == "result":
+                    answered = True
+                    try:
+                        data = session.accept_result(plan, event.data)
+                    except ResultRejected as exc:
+                        yield _error_event("invalid_result", str(exc), event.timestamp)
+                        continue
+                    if data is None:
+                        self.stats.duplicates_suppressed += 1
+                        continue
+                    self.stats.results += 1
+                    yield StreamingResult("result", data, event.timestamp)
+                elif kind == "summary":
+                    summaries.append(event.data)
+                    break
+                elif kind == "progress":
+                    yield StreamingResult(
+                        "progress", session.rewrite_progress(event.data), event.timestamp
+                    )
+                elif kind == "metadata":
+                    answered = True
+                    if not sent_metadata:
+                        sent_metadata = True
+                        yield StreamingResult(
+                            "metadata", session.metadata(event.data), event.timestamp
+                        )
+                elif kind == "welcome":
+                    if not sent_welcome:
+                        sent_welcome = True
+                        yield event
+                elif kind == "error":
+                    yield event
+                    if not answered and event.data.get("error_type") != MALFORMED_MESSAGE:
+                        # The server refused the crawl request itself (PROTOCOL.md §1.4):
+                        # no metadata, results or summary will follow.
+                        session.release(plan)
+                        self.close()
+                        return
+                else:
+                    yield event  # a type the server added later: pass it through
+            missing = session.release(plan)
+            if missing:
+                raise IncompleteStreamError(
+                    f"the server's summary came with {len(missing)} result(s) missing",
+                    missing=session.missing_urls(),
+                    missing_indices=session.missing_indices(),
+                    delivered=session.completed,
+                )
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        summary = StreamingResult("summary", session.summary(summaries, elapsed_ms))
+        self.close()  # every result is in: release the connection before the caller reads
+        yield summary
+
+
+def _error_event(error_type: str, message: str, timestamp: str | None = None) -> StreamingResult:
+    return StreamingResult("error", {"error_type": error_type, "message": message}, timestamp)

@@ -1,0 +1,209 @@
+"""RipTideClient: configuration, the shared requests.Session, and the sub-APIs."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from typing import Any, Mapping, Sequence
+
+from ._config import OVERFLOW_POLICIES, ClientConfig
+from .exceptions import ConfigError
+from .models import CrawlOptions, CrawlResponse, HealthResponse, coerce_options
+from .protocol.urls import validate_base_url, validate_urls
+from .retry import RetryPolicy, coerce_retry
+from .streaming import StreamingAPI
+
+__all__ = ["RipTideClient", "DEFAULT_BASE_URL"]
+
+DEFAULT_BASE_URL = "http://localhost:8080"
+
+_UNSET: Any = object()
+
+
+class RipTideClient:
+    """A blocking client for the RipTide crawler API.
+
+    Usage::
+
+        client = RipTideClient("http://localhost:8080")
+        for event in client.streaming.crawl_websocket(["https://example.com"]):
+            print(event.event_type)
+        client.close()
+
+    or, closing everything on the way out::
+
+        with RipTideClient() as client:
+            response = client.crawl(["https://example.com"])
+
+    Args:
+        base_url: the server, e.g. ``http://localhost:8080`` (a path prefix is kept);
+            None reads ``RIPTIDE_BASE_URL``, then uses ``http://localhost:8080``.
+        api_key: sent as ``X-API-Key`` on every request and WebSocket handshake; None
+            reads ``RIPTIDE_API_KEY``; an empty string sends no key.
+        timeout: seconds to wait for a reply (HTTP read timeout, WebSocket request/reply
+            deadline); None waits for ever.
+        connect_timeout: seconds for TCP connect, TLS and the WebSocket handshake.
+        retry: a :class:`RetryPolicy`, an int (max attempts), or None / 0 (no retries).
+        ping_interval: seconds between WebSocket keepalive pings; None sends none.
+        ping_timeout: extra seconds of total silence after which a WebSocket peer is dead
+            (detected within ping_interval + ping_timeout); None never declares it dead.
+        queue_size: messages held in memory between a stream's reader thread and you.
+        overflow: when that queue is full: ``"spill"`` (to a temp file, nothing lost),
+            ``"block"``, ``"drop_oldest"``, ``"drop_newest"`` or ``"error"``.
+        max_message_size: the largest WebSocket message accepted, in bytes.
+        verify: TLS certificate verification: True, False, or a CA bundle path.
+        proxy: an http(s) proxy URL for HTTP and WebSocket, or None.
+        max_urls_per_request: the server's per-request URL limit; longer lists are split.
+
+    Raises:
+        ConfigError: a setting is out of range or of the wrong type; nothing is sent.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float | None = 30.0,
+        connect_timeout: float = 10.0,
+        retry: RetryPolicy | int | None = _UNSET,
+        ping_interval: float | None = 30.0,
+        ping_timeout: float | None = 10.0,
+        queue_size: int = 1000,
+        overflow: str = "spill",
+        max_message_size: int = 64 * 1024 * 1024,
+        verify: bool | str = True,
+        proxy: str | None = None,
+        max_urls_per_request: int = 100,
+    ) -> None:
+        if base_url is None:
+            base_url = os.environ.get("RIPTIDE_BASE_URL") or DEFAULT_BASE_URL
+        if api_key is None:
+            api_key = os.environ.get("RIPTIDE_API_KEY") or None
+        if api_key is not None and not isinstance(api_key, str):
+            raise ConfigError(f"api_key must be a string or None, got {type(api_key).__name__}")
+        _check_duration("timeout", timeout, optional=True)
+        _check_duration("connect_timeout", connect_timeout, optional=False)
+        _check_duration("ping_interval", ping_interval, optional=True)
+        _check_duration("ping_timeout", ping_timeout, optional=True)
+        _check_count("queue_size", queue_size)
+        _check_count("max_message_size", max_message_size)
+        _check_count("max_urls_per_request", max_urls_per_request)
+        if overflow not in OVERFLOW_POLICIES:
+            raise ConfigError(
+                f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, got {overflow!r}"
+            )
+        if not isinstance(verify, (bool, str)):
+            raise ConfigError(f"verify must be a bool or a CA bundle path, got {verify!r}")
+        if proxy is not None and not isinstance(proxy, str):
+            raise ConfigError(f"proxy must be a URL string or None, got {proxy!r}")
+        self.config = ClientConfig(
+            base_url=validate_base_url(base_url),
+            api_key=api_key or None,
+            timeout=None if timeout is None else float(timeout),
+            connect_timeout=float(connect_timeout),
+            ping_interval=None if ping_interval is None else float(ping_interval),
+            ping_timeout=None if ping_timeout is None else float(ping_timeout),
+            queue_size=queue_size,
+            overflow=overflow,  # type: ignore[arg-type]
+            max_message_size=max_message_size,
+            verify=verify,
+            proxy=proxy,
+            max_urls_per_request=max_urls_per_request,
+        )
+        """The validated settings (read-only)."""
+        self.retry: RetryPolicy = RetryPolicy() if retry is _UNSET else coerce_retry(retry)
+        """The retry policy of every call (per-call overrides take precedence)."""
+        self._session: Any = None
+        self._session_lock = threading.Lock()
+        self.streaming = StreamingAPI(self)
+        """Streaming calls: ``crawl_websocket``, ``crawl_ndjson``, ``crawl_sse``, ``ping_websocket``,
+        ``get_websocket_status``."""
+
+    @property
+    def base_url(self) -> str:
+        """The server's base URL, without a trailing slash."""
+        return self.config.base_url
+
+    @property
+    def http(self) -> Any:
+        """The client's one ``requests.Session`` (created on first use; connections reused)."""
+        with self._session_lock:
+            if self._session is None:
+                from ._http import make_session
+
+                self._session = make_session(self.config)
+            return self._session
+
+    def crawl(
+        self,
+        urls: Sequence[str],
+        options: CrawlOptions | Mapping[str, Any] | None = None,
+        *,
+        retry: RetryPolicy | int | None = _UNSET,
+    ) -> CrawlResponse:
+        """Crawl ``urls`` in one batch (``POST /crawl``) and return every result at once.
+
+        Lists longer than the server's limit are sent as several requests and merged.
+
+        Args:
+            urls: absolute http(s) URLs; results come back in this order.
+            options: a :class:`CrawlOptions`, a dict of its fields, or None (defaults).
+            retry: overrides the client's retry policy for this call.
+
+        Raises:
+            ValidationError: bad ``urls`` or ``options`` (before any I/O).
+            APIError: the server answered with an error status (after retries).
+            StreamConnectionError, StreamTimeoutError: the server could not be reached.
+        """
+        from ._http import crawl_batch
+
+        url_list = validate_urls(urls)
+        crawl_options = coerce_options(options)
+        wire = crawl_options.to_wire() if crawl_options else None
+        policy = self._policy(retry)
+        return policy.retrying()(crawl_batch, self.http, self.config, url_list, wire)
+
+    def health(self, *, retry: RetryPolicy | int | None = _UNSET) -> HealthResponse:
+        """``GET /healthz``. An ``unhealthy`` server (503) is a result, not an exception.
+
+        Raises:
+            APIError: an error status other than the health report's 503.
+            StreamConnectionError, StreamTimeoutError: the server could not be reached.
+        """
+        from ._http import get_health
+
+        return self._policy(retry).retrying()(get_health, self.http, self.config)
+
+    def _policy(self, retry: RetryPolicy | int | None) -> RetryPolicy:
+        return self.retry if retry is _UNSET else coerce_retry(retry)
+
+    def close(self) -> None:
+        """Close the HTTP connection pool. Streams close themselves; idempotent."""
+        with self._session_lock:
+            session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def __enter__(self) -> RipTideClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<RipTideClient {self.config.base_url}>"
+
+
+def _check_duration(name: str, value: Any, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        expected = "a number of seconds > 0" + (" or None" if optional else "")
+        raise ConfigError(f"{name} must be {expected}, got {value!r}")
+
+
+def _check_count(name: str, value: Any) -> None:
+    if type(value) is not int or value < 1:
+        raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
