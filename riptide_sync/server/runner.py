@@ -1,0 +1,162 @@
+"""Running the server: in a background thread (tests, scripts) or in the foreground (CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+
+from aiohttp import web
+
+from . import demo_site
+from .app import create_app
+from .config import ServerConfig
+from .httpapi import STATE
+from .state import Counters, LoggedRequest, ServerState
+
+
+class RunningServer:
+    """A started server: where it listens, what it received, and its counters.
+
+    Returned by :func:`serve_in_thread`; read its attributes from any thread.
+    """
+
+    def __init__(self, config: ServerConfig, state: ServerState, port: int) -> None:
+        self.config = config
+        """The configuration it runs with."""
+        self._state = state
+        self.port = port
+        """The bound port (useful with ``port=0``)."""
+        self.base_url = f"http://{_url_host(config.host)}:{port}"
+        """E.g. ``http://127.0.0.1:54321``."""
+        self.ws_url = f"ws://{_url_host(config.host)}:{port}/crawl/ws"
+        """The WebSocket endpoint, e.g. ``ws://127.0.0.1:54321/crawl/ws``."""
+        self.demo_url = f"{self.base_url}/demo/"
+        """The demo site's index page."""
+
+    def demo_urls(self) -> list[str]:
+        """Every demo page (36 URLs: index, 30 articles, redirect, 404, slow, text, PDF)."""
+        return demo_site.demo_urls(self.base_url)
+
+    def article_urls(self) -> list[str]:
+        """The 30 demo articles only (fast, all 200, real extracted text)."""
+        return demo_site.article_urls(self.base_url)
+
+    @property
+    def request_log(self) -> list[LoggedRequest]:
+        """A copy of the crawl requests received so far, in order (see LoggedRequest)."""
+        return list(self._state.request_log)
+
+    def clear_request_log(self) -> None:
+        """Forget the requests logged so far."""
+        self._state.request_log.clear()
+
+    @property
+    def counters(self) -> Counters:
+        """Live counters: ``ws_accepted``, ``ws_open``, ``streams_open``, ``http_requests``, ``crawls``."""
+        return self._state.counters
+
+    @property
+    def cache_size(self) -> int:
+        """Number of cached documents."""
+        return len(self._state.cache)
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+async def _start(config: ServerConfig) -> tuple[web.AppRunner, RunningServer]:
+    app = create_app(config)
+    # handle_signals=False: the CLI installs its own handling; threads cannot have any.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    await site.start()
+    server = site._server  # The asyncio server, to read the port bound for port=0.
+    assert server is not None and server.sockets
+    port = server.sockets[0].getsockname()[1]
+    return runner, RunningServer(config, app[STATE], port)
+
+
+@contextlib.contextmanager
+def serve_in_thread(config: ServerConfig | None = None, *, ready_timeout: float = 10.0) -> Iterator[RunningServer]:
+    """Run a server on its own thread and event loop for the duration of a ``with`` block.
+
+    Args:
+        config: settings; the default binds ``127.0.0.1`` on a free port.
+        ready_timeout: seconds to wait for the server to listen.
+
+    Yields:
+        RunningServer: ``base_url``, ``ws_url``, ``demo_urls()``, ``request_log``, counters.
+
+    Raises:
+        RuntimeError: the server failed to start (the cause is chained).
+
+    On exit, every connection is closed, the loop is stopped and the thread is joined.
+    """
+    config = config or ServerConfig()
+    ready = threading.Event()
+    holder: dict[str, object] = {}
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        try:
+            runner, running = await _start(config)
+        except BaseException as exc:
+            holder["error"] = exc
+            ready.set()
+            return
+        holder["server"] = running
+        ready.set()
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    def target() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(main())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=target, name="riptide-server", daemon=True)
+    thread.start()
+    if not ready.wait(ready_timeout):
+        raise RuntimeError("local server did not start in time")
+    if "error" in holder:
+        thread.join()
+        raise RuntimeError(f"local server failed to start: {holder['error']}") from holder["error"]  # type: ignore[misc]
+    try:
+        yield holder["server"]  # type: ignore[misc]
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
+
+
+def run_server(config: ServerConfig, *, announce: object = print) -> None:
+    """Run in the foreground until Ctrl-C (SIGINT) or SIGTERM; used by ``riptide-sync serve``."""
+    import signal
+
+    async def main() -> None:
+        runner, running = await _start(config)
+        announce(f"riptide-sync local server listening on {running.base_url}")  # type: ignore[operator]
+        announce(f"  WebSocket: {running.ws_url}")  # type: ignore[operator]
+        announce(f"  demo site: {running.demo_url}")  # type: ignore[operator]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
