@@ -157,12 +157,12 @@ class RipTideClient:
             APIError: the server answered with an error status (after retries).
             StreamConnectionError, StreamTimeoutError: the server could not be reached.
         """
-        from ._http import crawl_batch
-
         url_list = validate_urls(urls)
         crawl_options = coerce_options(options)
         wire = crawl_options.to_wire() if crawl_options else None
         policy = self._policy(retry)
+        from ._http import crawl_batch
+
         return policy.retrying()(crawl_batch, self.http, self.config, url_list, wire)
 
     def health(self, *, retry: RetryPolicy | int | None = _UNSET) -> HealthResponse:

@@ -98,6 +98,12 @@ class _Request(BaseModel):
         except pydantic.ValidationError as exc:
             raise _translate(exc, "options") from exc
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except pydantic.ValidationError as exc:
+            raise _translate(exc, "options") from exc
+
 
 class TopicConfig(_Request):
     window_size: StrictInt
@@ -148,6 +154,11 @@ class CrawlOptions(_Request):
     spider_strategy: StrictStr | None = None
     chunking_config: ChunkingConfig | None = None
     skip_extraction: StrictBool | None = None
+
+    @pydantic.field_validator("cache_mode", mode="before")
+    @classmethod
+    def _known_cache_mode(cls, value: Any) -> Any:
+        return _match_enum_value(CacheMode, value)
 
     @pydantic.field_validator("render_mode", mode="before")
     @classmethod

@@ -145,10 +145,12 @@ class StreamingAPI:
         """
         import time
 
-        from ._ws import WebSocketTransport
         from .exceptions import RipTideError
 
-        transport = WebSocketTransport(self._client.config, StreamStats(), url=_ws_url(websocket_url))
+        url = _ws_url(websocket_url)
+        from ._ws import WebSocketTransport
+
+        transport = WebSocketTransport(self._client.config, StreamStats(), url=url)
         try:
             started = time.perf_counter()
             reply = transport.request("ping", self._client.config.timeout)
@@ -181,9 +183,10 @@ class StreamingAPI:
             StreamConnectionError, StreamTimeoutError, APIError: the server could not be
                 reached, did not answer in time, or refused the handshake.
         """
+        url = _ws_url(websocket_url)
         from ._ws import WebSocketTransport
 
-        transport = WebSocketTransport(self._client.config, StreamStats(), url=_ws_url(websocket_url))
+        transport = WebSocketTransport(self._client.config, StreamStats(), url=url)
         try:
             reply = transport.request("status", self._client.config.timeout)
             return dict(reply.data)
