@@ -1,0 +1,86 @@
+"""The ``riptide-sync`` command.
+
+Subcommands register themselves in :func:`build_parser`; each is a function taking the
+parsed arguments and returning an exit code. Heavy imports (the server and its optional
+dependencies) happen inside the subcommand, so the CLI works without the ``server`` extra
+for the other commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Run the local RipTide-compatible server in the foreground until Ctrl-C."""
+    try:
+        from riptide_sync.server import Faults, ServerConfig, run_server
+    except ImportError as exc:
+        print(f"riptide-sync serve needs the server extra: pip install 'riptide-sync[server]' ({exc})",
+              file=sys.stderr)
+        return 2
+    try:
+        faults = Faults.from_strings(args.fault or [])
+    except ValueError as exc:
+        print(f"riptide-sync serve: {exc}", file=sys.stderr)
+        return 2
+    config = ServerConfig(
+        host=args.host, port=args.port, api_keys=tuple(args.api_key or ()),
+        ping_interval=args.ping_interval, pong_timeout=args.pong_timeout,
+        max_urls_per_request=args.max_urls, synthetic_doc_size=args.synthetic_size,
+        cache_path=args.cache_path, rate_limit=args.rate_limit, faults=faults,
+        allow_private=True if args.allow_private else None,
+    )
+    try:
+        run_server(config, announce=lambda line: print(line, flush=True))
+    except OSError as exc:
+        print(f"riptide-sync serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(prog="riptide-sync", description="Synchronous RipTide crawler SDK tools.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the local RipTide-compatible server (needs the server extra)",
+                                description="Run the local RipTide-compatible server until Ctrl-C.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to bind, 0 for any (default: 8080)")
+    serve.add_argument("--api-key", action="append", metavar="KEY",
+                       help="require this API key (repeatable); default: no auth")
+    serve.add_argument("--ping-interval", type=float, default=30.0, metavar="SECONDS",
+                       help="WebSocket ping interval (default: 30)")
+    serve.add_argument("--pong-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="close a WebSocket whose pong is this late (default: 10)")
+    serve.add_argument("--synthetic-size", type=int, default=None, metavar="BYTES",
+                       help="synthetic mode: no fetching, documents of this many bytes")
+    serve.add_argument("--max-urls", type=int, default=100, metavar="N",
+                       help="maximum URLs per request (default: 100)")
+    serve.add_argument("--cache-path", default=None, metavar="FILE",
+                       help="SQLite cache file (default: in memory)")
+    serve.add_argument("--rate-limit", type=int, default=None, metavar="N",
+                       help="requests per client per minute (default: unlimited)")
+    serve.add_argument("--allow-private", action="store_true",
+                       help="allow private/loopback targets even when not bound to loopback")
+    serve.add_argument("--fault", action="append", metavar="NAME=VALUE",
+                       help="enable a fault scenario, e.g. drop_after=3 (repeatable; see riptide_sync.server.Faults)")
+    serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
