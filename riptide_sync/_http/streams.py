@@ -1,0 +1,376 @@
+"""NDJSON and SSE crawl streams over ``requests`` (PROTOCOL.md §2, §3).
+
+Reading strategy: the body is read **as it arrives**, with urllib3's
+``HTTPResponse.read1()``, which returns whatever one socket read (or, for a chunked body,
+the current chunk) delivers, instead of waiting for a fixed amount. ``iter_lines()`` and
+``raw.stream(amt)`` can hold the newest line back on a push stream, because a fixed-size
+read of a non-chunked body waits for ``amt`` bytes (psf/requests #2433, #3577). The bytes go
+to the pure decoders of :mod:`riptide_sync.protocol`, which split lines and events.
+
+Timeouts: ``receive(timeout)`` sets the socket timeout to the time left before its deadline
+before every read. A timeout ends the source (urllib3 closes a connection whose read timed
+out), so a timed-out HTTP stream cannot be resumed mid-body: open a new request.
+
+Closing: ``close()`` may run on any thread. When a reader is blocked in ``receive()``, it
+shuts the socket down (``shutdown(SHUT_RDWR)``), which wakes the read at once; the reader
+then closes the response on its own thread, so a socket is never closed under a running
+read. Otherwise ``close()`` closes the response itself.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import socket
+import threading
+import time
+from typing import Any, Callable
+
+import requests
+
+from .._config import ClientConfig
+from .._stream import StreamStats
+from ..exceptions import StreamConnectionError, StreamTimeoutError
+from ..models import StreamingResult
+from ..protocol.ndjson import NDJSONDecoder, classify_line
+from ..protocol.sse import SSEDecoder, sse_to_event
+from .errors import raise_for_response, translate_errors
+from .session import request_timeout, url_for
+
+__all__ = ["NDJSONTransport", "SSETransport", "HTTPEventSource", "READ_SIZE", "MIN_IDLE_TIMEOUT"]
+
+logger = logging.getLogger("riptide_sync.http")
+
+READ_SIZE = 64 * 1024
+"""The most bytes one read asks for; a read returns what is available, up to this."""
+
+MIN_IDLE_TIMEOUT = 45.0
+"""Floor, in seconds, of the idle limit used when ``receive(None)`` is called: the server
+may legitimately say nothing for 30 s (the SSE heartbeat interval, and the per-URL fetch
+limit of 15 s + 15 s, PROTOCOL.md §2.5, §3), so a shorter default would cut healthy streams."""
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The TCP (or TLS) socket under a streamed response, or None if it cannot be found."""
+    raw = response.raw
+    connection = getattr(raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        return sock
+    # Safety net for other urllib3 layouts: http.client response -> makefile -> SocketIO.
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+class HTTPEventSource:
+    """The events of one streamed crawl response; read by one consumer thread.
+
+    Implements :class:`riptide_sync._stream.EventSource`. Created by
+    :meth:`NDJSONTransport.open_crawl` / :meth:`SSETransport.open_crawl`.
+    """
+
+    def __init__(
+        self,
+        transport: _HTTPStreamTransport,
+        response: requests.Response,
+        decode: Callable[[bytes], list[StreamingResult]],
+        end: Callable[[], str | None],
+        idle_timeout: float | None,
+    ) -> None:
+        self._transport = transport
+        self._response = response
+        self._raw = response.raw
+        self._sock = _socket_of(response)
+        self._decode = decode
+        self._end = end
+        self._idle_timeout = idle_timeout
+        self._stats = transport.stats
+        self._events: collections.deque[StreamingResult] = collections.deque()
+        self._lock = threading.Lock()
+        self._reading = False
+        """A read is running (guarded by _lock): close() must not close the socket under it."""
+        self._closed = False
+        """close() was called (guarded by _lock)."""
+        self._released = False
+        self._ended: str | None = None
+        """Why no more bytes will be read (summary seen, EOF, error), or None while open."""
+        self.summary_seen = False
+        """True once the request's summary was decoded: the stream is complete."""
+
+    # -- reading -------------------------------------------------------------------------
+
+    def receive(self, timeout: float | None) -> StreamingResult:
+        """Return the next event, reading the body as it arrives.
+
+        Args:
+            timeout: seconds to wait for the next event; None applies the idle limit of
+                the transport (``max(config.timeout, MIN_IDLE_TIMEOUT)``, or no limit when
+                ``config.timeout`` is None).
+
+        Raises:
+            StreamTimeoutError: nothing arrived in time; the source is then finished.
+            StreamConnectionError: the body ended before the summary (PROTOCOL.md §2.4:
+                never a silent success), ended mid-line, the connection failed, the source
+                was closed (from any thread), or ``receive`` was called after the summary.
+        """
+        events = self._events
+        if events:
+            return events.popleft()
+        if timeout is None:
+            timeout = self._idle_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not events:
+            chunk = self._read(deadline, timeout)
+            self._stats.bytes_received += len(chunk)
+            decoded = self._decode(chunk)
+            if decoded:
+                self._stats.messages += len(decoded)
+                for event in decoded:
+                    kind = event.event_type
+                    if kind == "metadata":
+                        request_id = event.data.get("request_id")
+                        if isinstance(request_id, str):
+                            self._transport.session_id = request_id
+                    elif kind == "summary":
+                        self.summary_seen = True
+                events.extend(decoded)
+                if self.summary_seen:
+                    # The request is complete: nothing after the summary matters (§2.3
+                    # "last line"), so release the connection now.
+                    self._finish("the stream ended after its summary")
+        return events.popleft()
+
+    def _read(self, deadline: float | None, timeout: float | None) -> bytes:
+        """One read of whatever the body has ready (at least one byte), or raise."""
+        with self._lock:
+            if self._closed:
+                raise StreamConnectionError("the stream was closed")
+            if self._ended is not None:
+                raise StreamConnectionError(self._ended)
+            self._reading = True
+        chunk = b""
+        failure: BaseException | None = None
+        try:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise StreamTimeoutError(f"no event within {timeout:g} s")
+                if self._sock is not None:
+                    self._sock.settimeout(remaining)
+            elif self._sock is not None:
+                self._sock.settimeout(None)
+            with translate_errors(f"reading the {self._transport.name} stream"):
+                chunk = self._raw.read1(READ_SIZE) or b""
+        except BaseException as exc:  # noqa: B902 - re-raised below, after cleanup
+            failure = exc
+        finally:
+            with self._lock:
+                self._reading = False
+                closed = self._closed
+        if closed:
+            self._release()
+            raise StreamConnectionError("the stream was closed") from failure
+        if failure is not None:
+            self._finish(f"the stream failed earlier ({failure})")
+            raise failure
+        if not chunk:
+            self._on_eof()
+        return chunk
+
+    def _on_eof(self) -> None:
+        """The body ended: an incomplete stream unless the summary came (§2.4)."""
+        leftover = self._end()
+        self._finish("the stream ended")
+        if leftover:
+            raise StreamConnectionError(
+                f"the {self._transport.name} body ended mid-message, before the summary "
+                f"(cut after {leftover!r:.80})"
+            )
+        raise StreamConnectionError(
+            f"the {self._transport.name} body ended before the summary (incomplete stream)"
+        )
+
+    # -- closing -------------------------------------------------------------------------
+
+    def _finish(self, reason: str) -> None:
+        """No more reads: remember why and release the connection."""
+        self._ended = reason
+        self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        try:
+            self._response.close()
+        except Exception:  # pragma: no cover - safety net: closing must not raise
+            logger.exception("! error closing the %s response", self._transport.name)
+        self._transport._forget(self)
+
+    def close(self) -> None:
+        """Stop the stream; idempotent, callable from any thread, wakes a blocked read."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            reading = self._reading
+        if reading:
+            # Never close a socket another thread is reading: shut it down, and let the
+            # reader close the response when it wakes (see _read).
+            sock = self._sock
+            if sock is not None:
+                try:
+                    # socket.socket.shutdown, not SSLSocket.shutdown: no TLS state touched.
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            # Safety net: no socket found; closing is the only way to wake the reader.
+        self._release()
+
+
+class _HTTPStreamTransport:
+    """Shared part of the NDJSON and SSE transports."""
+
+    name = "http"
+    path = "/"
+    accept = "*/*"
+
+    def __init__(self, config: ClientConfig, session: requests.Session, stats: StreamStats) -> None:
+        self.config = config
+        self.session = session
+        self.stats = stats
+        self.session_id: str | None = None
+        """The last request's id (``X-Request-ID`` = the metadata's ``request_id``)."""
+        self._sources: set[HTTPEventSource] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _decoder(self) -> tuple[Callable[[bytes], list[StreamingResult]], Callable[[], str | None]]:
+        raise NotImplementedError
+
+    def open_crawl(self, urls: list[str], options: dict[str, Any] | None) -> HTTPEventSource:
+        """POST ``{"urls": [...], "options": {...}}`` and return the response's events.
+
+        ``options`` None is omitted (server defaults, PROTOCOL.md §5.1).
+
+        Raises:
+            StreamConnectionError: could not connect, or the transport is closed.
+            StreamTimeoutError: connect or response headers timed out.
+            APIError subclasses: the server answered with a status other than 200.
+        """
+        if self._closed:
+            raise StreamConnectionError(f"the {self.name} transport is closed")
+        body: dict[str, Any] = {"urls": urls}
+        if options is not None:
+            body["options"] = options
+        url = url_for(self.config, self.path)
+        with translate_errors(f"POST {url}"):
+            response = self.session.post(
+                url,
+                json=body,
+                stream=True,
+                timeout=request_timeout(self.config),
+                # §2.2: a compressed body may be held back by the compressor.
+                headers={"Accept": self.accept, "Accept-Encoding": "identity"},
+            )
+        if response.status_code != 200:
+            raise_for_response(response)
+        request_id = response.headers.get("x-request-id")
+        if request_id:
+            self.session_id = request_id
+        timeout = self.config.timeout
+        idle = None if timeout is None else max(timeout, MIN_IDLE_TIMEOUT)
+        decode, end = self._decoder()
+        source = HTTPEventSource(self, response, decode, end, idle)
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._sources.add(source)
+        if closed:
+            source.close()
+            raise StreamConnectionError(f"the {self.name} transport is closed")
+        return source
+
+    def _forget(self, source: HTTPEventSource) -> None:
+        with self._lock:
+            self._sources.discard(source)
+
+    def close(self) -> None:
+        """Close every open source; idempotent, from any thread. The session stays open
+        (the client owns it)."""
+        with self._lock:
+            self._closed = True
+            sources = list(self._sources)
+        for source in sources:
+            source.close()
+
+
+class NDJSONTransport(_HTTPStreamTransport):
+    """``POST /crawl/stream``: NDJSON lines classified by their keys (PROTOCOL.md §2).
+
+    Usage (the client does this for ``client.streaming.crawl_ndjson``)::
+
+        transport = NDJSONTransport(config, session, stats)
+        source = transport.open_crawl(["https://example.org/"], None)
+        event = source.receive(timeout=30.0)   # metadata, result..., summary
+        transport.close()
+    """
+
+    name = "ndjson"
+    path = "/crawl/stream"
+    accept = "application/x-ndjson"
+
+    def _decoder(self) -> tuple[Callable[[bytes], list[StreamingResult]], Callable[[], str | None]]:
+        decoder = NDJSONDecoder()
+        feed = decoder.feed
+
+        def decode(chunk: bytes) -> list[StreamingResult]:
+            lines = feed(chunk)
+            return [classify_line(line) for line in lines] if lines else []
+
+        def end() -> str | None:
+            leftover = decoder.end()
+            return None if leftover is None else leftover.decode("utf-8", "replace")
+
+        return decode, end
+
+
+class SSETransport(_HTTPStreamTransport):
+    """``POST /crawl/sse``: Server-Sent Events mapped to the shared vocabulary (PROTOCOL.md §3).
+
+    ``complete`` arrives as ``summary``; ``status`` and ``progress`` as ``progress``.
+    Heartbeat comments are counted in :attr:`heartbeats` (not in ``stats.messages``).
+    """
+
+    name = "sse"
+    path = "/crawl/sse"
+    accept = "text/event-stream"
+
+    def __init__(self, config: ClientConfig, session: requests.Session, stats: StreamStats) -> None:
+        super().__init__(config, session, stats)
+        self.heartbeats = 0
+        """Comment lines (the server's ``::heartbeat`` keepalive) received, all requests."""
+        self.last_event_id: str | None = None
+        """The last SSE ``id`` received (informational: the server ignores Last-Event-ID)."""
+
+    def _decoder(self) -> tuple[Callable[[bytes], list[StreamingResult]], Callable[[], str | None]]:
+        decoder = SSEDecoder()
+        feed = decoder.feed
+
+        def decode(chunk: bytes) -> list[StreamingResult]:
+            comments = decoder.comments
+            events = feed(chunk)
+            if decoder.comments != comments:
+                self.heartbeats += decoder.comments - comments
+            if not events:
+                return []
+            self.last_event_id = decoder.last_event_id
+            return [sse_to_event(sse) for sse in events]
+
+        def end() -> str | None:
+            return "an unterminated event" if decoder.end() else None
+
+        return decode, end
