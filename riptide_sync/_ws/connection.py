@@ -1,0 +1,492 @@
+"""One WebSocket connection: handshake, the reader thread, keepalive, sends, close.
+
+::
+
+    consumer thread                          reader thread "riptide-ws-reader"
+    ---------------                          ---------------------------------
+    Connection.receive() <- MessageQueue <-  recv(256 KiB) -> FrameParser -> put_batch()
+    Connection.send_text() ----------------> socket <- pong (server pings, at once)
+                                                      <- ping (every ping_interval)
+
+The reader thread owns reading; any thread may send (websocket-client's send lock
+serialises frames). The reader reads whatever the consumer does, so server pings are
+answered even while the consumer is stalled (DESIGN.md §4), except under
+``overflow="block"``, where a full queue stops the reader on purpose.
+
+Keepalive (PROTOCOL.md §1.8): the client pings every ``ping_interval``, but the real
+server answers nothing during a crawl, so a pong is not required. Any inbound byte is a
+sign of life; silence for ``ping_interval + ping_timeout`` is a dead peer and ends the
+stream with :class:`~riptide_sync.exceptions.KeepaliveTimeoutError`. ``ping_interval``
+None disables both the pings and the detection.
+
+Decoding (``decode_message``) happens on the consumer thread by default: measured over
+loopback with the GIL shared, it was as fast or faster end to end, and it keeps raw
+payloads in the queue so the spill file needs no re-encoding. The drop policies need
+event types, so under them the reader decodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+import time
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import websocket
+
+from .._config import ClientConfig
+from .._stream import StreamStats
+from ..exceptions import (
+    KeepaliveTimeoutError,
+    ProtocolViolationError,
+    StreamConnectionError,
+    StreamingError,
+)
+from ..models import StreamingResult
+from ..protocol.envelope import decode_message
+from . import errors
+from .frames import CloseCode, FrameError, FrameParser, Opcode, explain_close, parse_close
+from .queue import MessageQueue
+
+__all__ = ["Connection", "State", "RECV_SIZE"]
+
+logger = logging.getLogger("riptide_sync.ws")
+
+RECV_SIZE = 1 << 18
+"""Bytes asked of each ``recv()``: one call usually carries many messages."""
+
+_TICK_MAX = 0.25
+"""Longest the reader sleeps in ``recv()`` before checking keepalive and close (s)."""
+
+_CLOSE_LOCK_TIMEOUT = 0.1
+_CLOSE_ECHO_TIMEOUT = 0.25
+_JOIN_TIMEOUT = 0.5
+
+
+class State:
+    """Connection states (one way: CONNECTING -> OPEN -> CLOSING -> CLOSED)."""
+
+    CONNECTING = "CONNECTING"
+    OPEN = "OPEN"
+    CLOSING = "CLOSING"
+    CLOSED = "CLOSED"
+
+
+def sslopt_for(verify: bool | str) -> dict[str, Any]:
+    """websocket-client ``sslopt`` for ``ClientConfig.verify`` (True / False / CA path)."""
+    if verify is False:
+        return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+    opts: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED, "check_hostname": True}
+    if isinstance(verify, str):
+        import os
+
+        opts["ca_cert_path" if os.path.isdir(verify) else "ca_certs"] = verify
+    return opts
+
+
+def proxy_options(proxy: str | None) -> dict[str, Any]:
+    """websocket-client proxy options for ``ClientConfig.proxy`` (http/socks URL)."""
+    if not proxy:
+        return {}
+    parts = urlsplit(proxy)
+    if not parts.hostname:
+        return {}
+    scheme = parts.scheme or "http"
+    opts: dict[str, Any] = {
+        "http_proxy_host": parts.hostname,
+        "http_proxy_port": parts.port or (443 if scheme == "https" else 1080 if scheme.startswith("socks") else 80),
+        "proxy_type": "http" if scheme in ("http", "https") else scheme,
+    }
+    if parts.username:
+        opts["http_proxy_auth"] = (unquote(parts.username), unquote(parts.password or ""))
+    return opts
+
+
+class Connection:
+    """One connected WebSocket with its reader thread and bounded queue.
+
+    ``Connection(config, stats, url).connect()`` performs the handshake (deadline
+    ``config.connect_timeout``), starts the reader and waits for the ``welcome``
+    (deadline ``config.timeout``); :meth:`receive` then returns the events in order,
+    the welcome first. :meth:`close` ends everything within about a second.
+
+    Args:
+        config: the client settings (headers, TLS, proxy, keepalive, queue, limits).
+        stats: counters updated by the reader thread.
+        url: the ``ws://`` or ``wss://`` URL.
+        decode_on_reader: decode messages on the reader thread (None: only when the
+            overflow policy needs event types, i.e. ``drop_*``).
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        stats: StreamStats,
+        url: str,
+        *,
+        decode_on_reader: bool | None = None,
+    ) -> None:
+        self.config = config
+        self.stats = stats
+        self.url = url
+        self.state = State.CONNECTING
+        self.session_id: str | None = None
+        """The server's session id from its welcome, or None."""
+        self.welcome: StreamingResult | None = None
+        """The ``welcome`` event, once read."""
+        self.welcome_delivered = False
+        """The transport already handed the welcome to a crawl's consumer."""
+        self.close_code: int | None = None
+        """The close code received from the server, or None (no Close frame)."""
+        if decode_on_reader is None:
+            decode_on_reader = config.overflow in ("drop_oldest", "drop_newest")
+        self._decode_on_reader = decode_on_reader
+        self.queue = MessageQueue(config.queue_size, config.overflow, stats)
+        self._pushback: list[StreamingResult] = []
+        self._ws: websocket.WebSocket | None = None
+        self._sock: socket.socket | None = None
+        self._reader: threading.Thread | None = None
+        self._close_lock = threading.Lock()
+        self._closing = False
+        self._ping_sent: dict[bytes, float] = {}
+        self._debug = logger.isEnabledFor(logging.DEBUG)
+
+    # --- opening -------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Handshake, start the reader thread, read the welcome.
+
+        Raises:
+            AuthenticationError, RateLimitError, NotFoundError, ServerError, APIError:
+                the server refused the handshake (with its status and body).
+            StreamConnectionError: DNS, refused, reset, TLS or proxy failure.
+            StreamTimeoutError: no handshake within ``connect_timeout``, or no welcome
+                within ``timeout``.
+        """
+        config = self.config
+        ws = websocket.WebSocket(
+            sslopt=sslopt_for(config.verify),
+            skip_utf8_validation=True,  # json.loads validates UTF-8 on the consumer side
+            enable_multithread=True,
+        )
+        headers = [f"{name}: {value}" for name, value in config.headers.items()]
+        if self._debug:
+            logger.debug("> connect %s", self.url)
+        try:
+            with errors.translate(url=self.url, during="connecting to"):
+                ws.connect(
+                    self.url,
+                    header=headers,
+                    timeout=config.connect_timeout,
+                    suppress_origin=True,
+                    redirect_limit=0,
+                    **proxy_options(config.proxy),
+                )
+        except BaseException:
+            ws.shutdown()
+            self.state = State.CLOSED
+            if self._debug:
+                logger.debug("! connect %s failed", self.url, exc_info=True)
+            raise
+        with self._close_lock:
+            if self._closing:  # close() was called during the handshake
+                ws.shutdown()
+                self.state = State.CLOSED
+                raise StreamConnectionError("stream closed")
+            self._ws = ws
+            sock = ws.sock
+            assert sock is not None
+            self._sock = sock
+            sock.settimeout(self._tick())
+            self.state = State.OPEN
+            self._reader = threading.Thread(
+                target=self._run, name="riptide-ws-reader", daemon=True
+            )
+            self._reader.start()
+        try:
+            first = self.receive(config.timeout)
+        except BaseException:
+            self.close()
+            raise
+        if first.event_type == "welcome":
+            self.welcome = first
+            session = first.data.get("session_id")
+            self.session_id = session if isinstance(session, str) else None
+            if self._debug:
+                logger.debug("< welcome session %s", self.session_id)
+        else:
+            # Tolerant: a server without a welcome still works; keep the event.
+            self._pushback.append(first)
+
+    def _tick(self) -> float:
+        """The reader's recv() timeout: short enough for keepalive checks to be timely."""
+        interval, grace = self.config.ping_interval, self.config.ping_timeout
+        candidates = [_TICK_MAX]
+        if interval is not None:
+            candidates.append(interval / 4)
+            if grace is not None:
+                candidates.append(grace / 4)
+        return max(0.01, min(candidates))
+
+    # --- the reader thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        """Read frames until the connection ends; hand messages to the queue."""
+        sock = self._sock
+        assert sock is not None
+        recv = sock.recv
+        parser = FrameParser(self.config.max_message_size)
+        feed = parser.feed
+        queue = self.queue
+        put = queue.put_batch
+        stats = self.stats
+        decode = decode_message if self._decode_on_reader else None
+        debug = self._debug
+        interval = self.config.ping_interval
+        grace = self.config.ping_timeout
+        dead_after = interval + grace if interval is not None and grace is not None else None
+        now = time.monotonic()
+        last_rx = now
+        next_ping = now + interval if interval is not None else float("inf")
+        error: BaseException | None = None
+        counted = 0
+        try:
+            while True:
+                try:
+                    data = recv(RECV_SIZE)
+                except (socket.timeout, TimeoutError):
+                    if self._closing:
+                        break
+                    now = time.monotonic()
+                    if dead_after is not None and now - last_rx > dead_after:
+                        raise KeepaliveTimeoutError(
+                            f"nothing arrived from {self.url} for {now - last_rx:.1f} s "
+                            f"(ping_interval + ping_timeout = {dead_after:g} s): the "
+                            f"peer is unresponsive"
+                        ) from None
+                    if now >= next_ping:
+                        self._send_ping(now)
+                        next_ping = now + interval  # type: ignore[operator]
+                    continue
+                if not data:
+                    if self._closing:
+                        break
+                    raise StreamConnectionError(
+                        f"the server closed the connection {self._closed_how(parser)}"
+                    )
+                messages = feed(data)
+                if messages:
+                    stats.messages += len(messages)
+                    stats.bytes_received += parser.payload_bytes - counted
+                    counted = parser.payload_bytes
+                    if debug:
+                        for message in messages:
+                            logger.debug("< %.200r", message)
+                    if decode is not None:
+                        messages = [decode(m) for m in messages]
+                    if not put(messages):
+                        if self._closing:
+                            break
+                        if not queue.closed:
+                            # overflow="error" tripped: stop the server too.
+                            self._send_close(CloseCode.NORMAL, "slow consumer")
+                        break
+                if parser.controls:
+                    if self._handle_controls(parser):
+                        break
+                # Any inbound byte is a sign of life (PROTOCOL.md §1.8); this also
+                # restarts the clock after put() blocked under overflow="block".
+                now = time.monotonic()
+                last_rx = now
+                if now >= next_ping:
+                    self._send_ping(now)
+                    next_ping = now + interval  # type: ignore[operator]
+        except FrameError as exc:
+            self._send_close(exc.code, str(exc)[:100])
+            error = errors.map_exception(exc, url=self.url, during="reading from")
+            error.__cause__ = exc
+        except StreamingError as exc:
+            error = exc
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
+            if not self._closing:
+                error = errors.map_exception(exc, url=self.url, during="reading from")
+                error.__cause__ = exc
+        finally:
+            if error is not None and self._closing:
+                error = None  # close() was called: the consumer sees "stream closed"
+            if error is not None:
+                logger.debug("! %s", error)
+            queue.finish(error)
+            self._teardown()
+
+    def _closed_how(self, parser: FrameParser) -> str:
+        if self.close_code is not None:
+            return f"with code {explain_close(self.close_code)}"
+        return f"without a Close frame (code {explain_close(CloseCode.ABNORMAL)})"
+
+    def _handle_controls(self, parser: FrameParser) -> bool:
+        """Answer pings, time pongs, echo a close. Returns True when the peer closed."""
+        controls = parser.controls
+        parser.controls = []
+        ws = self._ws
+        assert ws is not None
+        for opcode, payload in controls:
+            if opcode == Opcode.PING:
+                if self._debug:
+                    logger.debug("< ping %r; > pong", payload)
+                ws.pong(payload)  # RFC 6455 §5.5.3: answer as soon as practical
+            elif opcode == Opcode.PONG:
+                sent = self._ping_sent.pop(payload, None)
+                if sent is not None:
+                    self.stats.last_rtt_ms = (time.monotonic() - sent) * 1000.0
+                    self._ping_sent.clear()  # older unanswered pings are moot now
+                if self._debug:
+                    logger.debug("< pong %r", payload)
+            elif opcode == Opcode.CLOSE:
+                code, reason = parse_close(payload)
+                self.close_code = code
+                if self._debug:
+                    logger.debug("< close %s %r", explain_close(code), reason)
+                if not self._closing:
+                    self._send_close(CloseCode.NORMAL if code == CloseCode.NO_STATUS else code, "")
+                    raise StreamConnectionError(
+                        f"the server closed the connection with code {explain_close(code)}"
+                        + (f": {reason}" if reason else "")
+                    )
+                return True
+        return False
+
+    def _send_ping(self, now: float) -> None:
+        payload = str(int(time.time() * 1000)).encode()  # same shape as the server's (§1.8)
+        if len(self._ping_sent) > 16:
+            self._ping_sent.clear()  # the real server leaves pings unanswered mid-crawl
+        self._ping_sent[payload] = now
+        if self._debug:
+            logger.debug("> ping %r", payload)
+        assert self._ws is not None
+        self._ws.ping(payload)
+
+    def _send_close(self, code: int, reason: str) -> None:
+        """Best effort: a Close frame must never block or raise on the way out."""
+        ws = self._ws
+        if ws is None or not ws.lock.acquire(timeout=_CLOSE_LOCK_TIMEOUT):
+            return
+        try:
+            sock = ws.sock
+            if sock is None:
+                return
+            frame = websocket.ABNF.create_frame(
+                code.to_bytes(2, "big") + reason.encode("utf-8")[:120], websocket.ABNF.OPCODE_CLOSE
+            ).format()
+            if self._debug:
+                logger.debug("> close %s", explain_close(code))
+            if isinstance(sock, ssl.SSLSocket):
+                sock.send(frame)  # bounded by the socket's short timeout
+            else:
+                sock.send(frame, socket.MSG_DONTWAIT)
+        except (OSError, ValueError):
+            pass
+        finally:
+            ws.lock.release()
+
+    def _teardown(self) -> None:
+        """Close the socket once (reader thread at exit, or close()). Never raises."""
+        ws = self._ws
+        if ws is None:
+            return
+        got = ws.lock.acquire(timeout=_JOIN_TIMEOUT)
+        try:
+            sock = ws.sock
+            ws.sock = None
+            ws.connected = False
+            if sock is not None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+        finally:
+            if got:
+                ws.lock.release()
+        self.state = State.CLOSED
+
+    # --- the consumer's side -----------------------------------------------------------------
+
+    def receive(self, timeout: float | None) -> StreamingResult:
+        """Return the next event (decoded), waiting at most ``timeout`` s (None: no limit).
+
+        Raises:
+            StreamConnectionError: closed by :meth:`close` ("stream closed") or by the
+                server (after every queued event was returned).
+            StreamTimeoutError: nothing within ``timeout``.
+            KeepaliveTimeoutError, SlowConsumerError, ProtocolViolationError: from the
+                reader thread, chained to their cause.
+        """
+        if self._pushback:
+            return self._pushback.pop(0)
+        item = self.queue.get(timeout)
+        if item.__class__ is bytes:
+            return decode_message(item)  # type: ignore[arg-type]
+        return item  # type: ignore[return-value]
+
+    def send_text(self, text: str) -> None:
+        """Send one text frame (any thread).
+
+        Raises:
+            StreamConnectionError: the connection is closed or the send failed.
+            StreamTimeoutError: the socket did not accept the frame in time.
+        """
+        ws = self._ws
+        if ws is None or self.state != State.OPEN:
+            raise StreamConnectionError(f"the connection to {self.url} is closed")
+        if self._debug:
+            logger.debug("> %.200s", text)
+        with errors.translate(url=self.url, during="sending to"):
+            ws.send(text)
+
+    @property
+    def healthy(self) -> bool:
+        """True while open and the reader is running (a new request may be sent)."""
+        reader = self._reader
+        return self.state == State.OPEN and reader is not None and reader.is_alive() and not self._closing
+
+    # --- closing -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close: Close frame (best effort), wake the consumer, join the reader, delete
+        the spill file. Idempotent, any thread, done within about a second even if the
+        peer is frozen (a socket shutdown unblocks the reader)."""
+        with self._close_lock:
+            # Not an early return when already closing: a close() racing with
+            # connect() must still release what connect() built meanwhile.
+            self._closing = True
+        if self.state == State.OPEN:
+            self.state = State.CLOSING
+        self.queue.close()
+        reader = self._reader
+        if reader is not None and reader.is_alive() and reader is not threading.current_thread():
+            self._send_close(CloseCode.NORMAL, "")
+            reader.join(_CLOSE_ECHO_TIMEOUT)  # the reader stops at the echoed Close / EOF
+            if reader.is_alive():
+                self._shutdown_socket()
+                reader.join(_JOIN_TIMEOUT)
+            if reader.is_alive():  # pragma: no cover - safety net
+                logger.error("! the reader thread of %s did not stop", self.url)
+        self._teardown()
+
+    def _shutdown_socket(self) -> None:
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.url} {self.state} session={self.session_id}>"
+
+
+# Re-exported for the error table in the module docstring.
+_ = ProtocolViolationError

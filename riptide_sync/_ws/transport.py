@@ -1,0 +1,257 @@
+"""The WebSocket transport: crawl requests and request/reply calls over one connection.
+
+::
+
+    transport = WebSocketTransport(config, stats)
+    source = transport.open_crawl(["https://example.org/"], None)
+    while True:
+        event = source.receive(timeout=30.0)      # welcome first on a new connection
+        if event.event_type == "summary":
+            break
+    reply = transport.request("ping", timeout=5.0)  # between crawls only
+    transport.close()
+
+One connection is kept open and reused: several crawls run on it one after another
+(PROTOCOL.md §1.3). ``open_crawl`` opens a new connection when there is none, when the
+last one ended, or when the previous crawl on it did not finish (its events would
+otherwise mix with the new ones).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from .._config import ClientConfig
+from .._stream import StreamStats
+from ..exceptions import StreamConnectionError, StreamTimeoutError
+from ..models import StreamingResult
+from ..protocol.envelope import MALFORMED_MESSAGE, encode_crawl, encode_request
+from ..protocol.urls import websocket_url
+from .connection import Connection
+
+__all__ = ["WebSocketTransport", "CrawlSource"]
+
+logger = logging.getLogger("riptide_sync.ws")
+
+_REPLY_TYPES = {"ping": "pong", "status": "status"}
+
+# Error types that answer a crawl request itself: no metadata or summary follows them
+# (PROTOCOL.md §1.4).
+_ENDING_ERRORS = frozenset({"validation_error", "unknown_request", "feature_disabled"})
+
+
+class CrawlSource:
+    """The events of one crawl request on a :class:`WebSocketTransport` (an EventSource).
+
+    ``finished`` becomes True once the request's ``summary`` or the ``error`` answering
+    it (PROTOCOL.md §1.4) has been returned.
+    """
+
+    def __init__(self, transport: WebSocketTransport, connection: Connection,
+                 first: StreamingResult | None) -> None:
+        self._transport = transport
+        self._connection = connection
+        self._first = first
+        self._saw_metadata = False
+        self.finished = False
+        """The request's last event (summary, or an error answering it) was returned."""
+
+    @property
+    def session_id(self) -> str | None:
+        """The session id of the connection carrying this request."""
+        return self._connection.session_id
+
+    def receive(self, timeout: float | None) -> StreamingResult:
+        """Return the next event of this request (see ``EventSource.receive``).
+
+        Raises:
+            StreamConnectionError: the connection ended (after every queued event was
+                returned), or the transport was closed ("stream closed"), or a newer
+                crawl replaced this one.
+            StreamTimeoutError: nothing arrived within ``timeout`` seconds.
+            KeepaliveTimeoutError, SlowConsumerError, ProtocolViolationError: raised on
+                the reader thread, re-raised here chained to their cause.
+        """
+        first = self._first
+        if first is not None:
+            self._first = None
+            return first
+        if self._transport._active is not self:
+            raise StreamConnectionError("stream closed")
+        event = self._connection.receive(timeout)
+        kind = event.event_type
+        if kind == "summary":
+            self.finished = True
+        elif kind == "metadata":
+            self._saw_metadata = True
+        elif (
+            kind == "error"
+            and not self._saw_metadata
+            and event.data.get("error_type") != MALFORMED_MESSAGE
+        ):
+            self.finished = True
+        return event
+
+    def close(self) -> None:
+        """Close the transport carrying this request."""
+        self._transport.close()
+
+
+class WebSocketTransport:
+    """Crawl requests over a reused WebSocket connection (the ``Transport`` protocol).
+
+    Args:
+        config: client settings. Used here: ``base_url`` (when ``url`` is None),
+            ``headers`` (``X-API-Key`` on the handshake), ``verify``, ``proxy``,
+            ``connect_timeout`` (handshake), ``timeout`` (welcome and request/reply
+            deadlines), ``ping_interval``/``ping_timeout``, ``queue_size``/``overflow``,
+            ``max_message_size``.
+        stats: counters shared by every connection this transport opens.
+        url: the WebSocket URL; None derives it from ``config.base_url``.
+
+    Thread safety: one consumer thread calls ``open_crawl``/``receive``/``request``;
+    ``close()`` may be called from any thread at any time.
+    """
+
+    name = "websocket"
+
+    def __init__(self, config: ClientConfig, stats: StreamStats, url: str | None = None,
+                 *, _decode_on_reader: bool | None = None) -> None:
+        self.config = config
+        self.stats = stats
+        self.url = url or websocket_url(config.base_url)
+        self._decode_on_reader = _decode_on_reader
+        self._connection: Connection | None = None
+        self._active: CrawlSource | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._session_id: str | None = None
+
+    @property
+    def session_id(self) -> str | None:
+        """The server's session id of the current (or last) connection, or None."""
+        return self._session_id
+
+    @property
+    def connection(self) -> Connection | None:
+        """The current connection, or None (for diagnostics and tests)."""
+        return self._connection
+
+    def _connect(self) -> tuple[Connection, bool]:
+        """Return a usable connection and whether it is new (its welcome not yet given)."""
+        if self._closed:
+            raise StreamConnectionError("the transport is closed")
+        old = self._connection
+        if old is not None and old.healthy and (self._active is None or self._active.finished):
+            return old, False
+        self._active = None
+        if old is not None:
+            old.close()
+        connection = Connection(self.config, self.stats, self.url,
+                                decode_on_reader=self._decode_on_reader)
+        with self._lock:
+            if self._closed:
+                raise StreamConnectionError("the transport is closed")
+            self._connection = connection
+        connection.connect()
+        if self._closed:  # close() raced with the handshake
+            connection.close()
+            raise StreamConnectionError("stream closed")
+        self._session_id = connection.session_id
+        return connection, True
+
+    def open_crawl(self, urls: list[str], options: dict[str, Any] | None) -> CrawlSource:
+        """Send one ``crawl`` request; return its events (the welcome first on a new
+        connection).
+
+        Raises:
+            StreamConnectionError, StreamTimeoutError: could not connect or send.
+            AuthenticationError, RateLimitError, NotFoundError, ServerError, APIError:
+                the server refused the handshake.
+        """
+        connection, _ = self._connect()
+        welcome = None
+        if not connection.welcome_delivered:
+            # A new connection (perhaps opened by request()): its welcome is news.
+            welcome = connection.welcome
+            connection.welcome_delivered = True
+        source = CrawlSource(self, connection, welcome)
+        self._active = source
+        connection.send_text(encode_crawl(urls, options))
+        return source
+
+    def request(self, request_type: str, timeout: float | None = None) -> StreamingResult:
+        """Send a ``ping`` or ``status`` request and return its reply, timing the round trip.
+
+        The reply's round trip goes to ``stats.last_rtt_ms``. Do not call this while a
+        crawl is streaming on the connection: the server answers only after the crawl's
+        summary (PROTOCOL.md §1.3), and its events would be consumed here.
+
+        Args:
+            request_type: ``"ping"`` (reply ``pong``) or ``"status"`` (reply ``status``).
+            timeout: seconds to wait for the reply; None uses ``config.timeout``. The
+                server ignores malformed requests silently (§1.5), so there is always a
+                deadline.
+
+        Returns:
+            The ``pong`` or ``status`` event (or the server's ``error`` event).
+
+        Raises:
+            StreamTimeoutError: no reply in time.
+            StreamConnectionError: could not connect, or the connection ended.
+            ValueError: an unknown request type.
+            RuntimeError: a crawl is still streaming on the connection.
+        """
+        if request_type not in _REPLY_TYPES:
+            raise ValueError(f"request_type must be 'ping' or 'status', got {request_type!r}")
+        if self._active is not None and not self._active.finished and self._connection is not None \
+                and self._connection.healthy:
+            raise RuntimeError("request() while a crawl is streaming on this connection")
+        if timeout is None:
+            timeout = self.config.timeout if self.config.timeout is not None else 30.0
+        connection, _ = self._connect()
+        reply_type = _REPLY_TYPES[request_type]
+        started = time.monotonic()
+        deadline = started + timeout
+        connection.send_text(encode_request(request_type))
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StreamTimeoutError(
+                    f"no {reply_type!r} reply to {request_type!r} from {self.url} within "
+                    f"{timeout:g} s"
+                )
+            try:
+                event = connection.receive(remaining)
+            except StreamTimeoutError as exc:
+                raise StreamTimeoutError(
+                    f"no {reply_type!r} reply to {request_type!r} from {self.url} within "
+                    f"{timeout:g} s"
+                ) from exc
+            if event.event_type == reply_type or (
+                event.event_type == "error" and event.data.get("error_type") != MALFORMED_MESSAGE
+            ):
+                self.stats.last_rtt_ms = (time.monotonic() - started) * 1000.0
+                return event
+            logger.debug("! ignoring %s while waiting for %s", event.event_type, reply_type)
+
+    def close(self) -> None:
+        """Close the connection: see ``Transport.close``. Idempotent, any thread; after
+        it, ``open_crawl`` and ``request`` raise StreamConnectionError."""
+        with self._lock:
+            self._closed = True
+            connection = self._connection
+        if connection is not None:
+            connection.close()
+
+    def __enter__(self) -> WebSocketTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<WebSocketTransport {self.url} session={self._session_id}>"
