@@ -23,6 +23,7 @@ from .exceptions import (
     NotFoundError,
     ProtocolViolationError,
     RateLimitError,
+    ResultsDroppedError,
     RipTideError,
     ServerError,
     SlowConsumerError,
@@ -74,6 +75,7 @@ __all__ = [
     "KeepaliveTimeoutError",
     "SlowConsumerError",
     "ProtocolViolationError",
+    "ResultsDroppedError",
     "IncompleteStreamError",
     "__version__",
 ]

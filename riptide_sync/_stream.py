@@ -10,14 +10,17 @@ the caller's list, one summary), calls ``on_message``, and guarantees cleanup on
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from typing import Any, Callable, Iterator, Protocol
 
-from .exceptions import IncompleteStreamError, StreamingError
+from ._checkpoint import Checkpoint
+from .exceptions import APIError, IncompleteStreamError, ResultsDroppedError, StreamingError
 from .models import StreamingResult
 from .protocol.envelope import MALFORMED_MESSAGE
 from .protocol.session import CrawlSession, ResultRejected
+from .retry import RetryPolicy, RetryTracker, is_retryable
 
 __all__ = ["StreamStats", "EventSource", "Transport", "CrawlStream"]
 
@@ -72,6 +75,13 @@ class EventSource(Protocol):
                 closed from another thread.
             KeepaliveTimeoutError, SlowConsumerError, APIError: as their names say.
         """
+        ...
+
+    def close(self) -> None:
+        """Abandon this request: release its response or connection. On WebSocket the
+        socket is closed (a crawl cannot be cancelled on the server, and its late results
+        must not mix with the next request's); the next ``open_crawl`` reconnects.
+        Idempotent; a no-op once the request has ended with its summary."""
         ...
 
 
@@ -136,12 +146,21 @@ class CrawlStream:
         stats: StreamStats,
         on_message: OnMessage | None = None,
         max_urls_per_request: int = 100,
-        receive_timeout: float | None = None,
+        progress_timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
     ) -> None:
         # The iterator state lives in _StreamCore, which holds no reference back to this
         # handle: when the caller drops the handle (break), __del__ runs at once and closes.
         self._core = _StreamCore(
-            transport, urls, options, stats, max_urls_per_request, receive_timeout
+            transport,
+            urls,
+            options,
+            stats,
+            max_urls_per_request,
+            progress_timeout,
+            retry if retry is not None else RetryPolicy(max_attempts=1),
+            Checkpoint(checkpoint, urls) if checkpoint is not None else None,
         )
         self._on_message = on_message
         self.stats = stats
@@ -202,8 +221,31 @@ class CrawlStream:
         return f"<CrawlStream {self.transport_name} {state} results={self.stats.results}>"
 
 
+SERVER_PER_URL_LIMIT = 30.0
+"""Seconds the server spends on one URL at most: 15 s for headers + 15 s for the body
+(PROTOCOL.md §2.5)."""
+
+PROGRESS_GRACE = 10.0
+"""Seconds added to the per-URL limit before a silent stream counts as stalled."""
+
+SUMMARY_GRACE = 5.0
+"""Seconds to wait for a summary once every result of its request is in (the server sends
+it straight after the last result; it may have been dropped, PROTOCOL.md §1.9)."""
+
+
+def progress_deadline(timeout_secs: float | None) -> float:
+    """Seconds without any event after which a stream counts as stalled: the per-URL limit
+    (``timeout_secs``, else the server's 30 s) plus a grace."""
+    return (timeout_secs if timeout_secs is not None else SERVER_PER_URL_LIMIT) + PROGRESS_GRACE
+
+
 class _StreamCore:
-    """The iteration of one logical stream; see :class:`CrawlStream`."""
+    """The iteration of one logical stream; see :class:`CrawlStream`.
+
+    The loop: plan a request for the positions still missing (at most the server's limit),
+    open it, read its events until its summary; on a lost connection, a stall or a summary
+    that falls short, wait as the retry policy says and ask again for what is missing.
+    """
 
     def __init__(
         self,
@@ -213,13 +255,22 @@ class _StreamCore:
         stats: StreamStats,
         max_urls_per_request: int,
         receive_timeout: float | None,
+        retry: RetryPolicy,
+        checkpoint: Checkpoint | None,
     ) -> None:
         self.transport = transport
         self.options = options
         self.stats = stats
-        self.receive_timeout = receive_timeout
-        self.session = CrawlSession(urls, max_per_request=max_urls_per_request)
+        self.progress_timeout = receive_timeout
+        self.summary_timeout = (
+            SUMMARY_GRACE if receive_timeout is None else min(receive_timeout, SUMMARY_GRACE)
+        )
+        self.retry = retry
+        self.checkpoint = checkpoint
+        done = checkpoint.load() if checkpoint is not None else None
+        self.session = CrawlSession(urls, max_per_request=max_urls_per_request, done=done)
         self.closed = False
+        self._closed_event = threading.Event()
         self._close_lock = threading.Lock()
         self.events: Iterator[StreamingResult] = self._run()
 
@@ -228,89 +279,147 @@ class _StreamCore:
             if self.closed:
                 return
             self.closed = True
-        self.transport.close()
+        self._closed_event.set()
+        try:
+            self.transport.close()
+        finally:
+            if self.checkpoint is not None:
+                self.checkpoint.close()
 
     def _run(self) -> Iterator[StreamingResult]:
         session = self.session
         started = time.monotonic()
         summaries: list[dict[str, Any]] = []
-        sent_welcome = sent_metadata = False
-        while True:
+        self._sent_welcome = self._sent_metadata = False
+        tracker = RetryTracker(self.retry)
+        resuming = False
+        while not self.closed:
             plan = session.next_request()
             if plan is None:
                 break
-            if self.closed:
-                return
-            source = self.transport.open_crawl(plan.urls, self.options)
-            answered = False  # the server accepted this request (metadata or a result came)
-            while True:
-                try:
-                    event = source.receive(self.receive_timeout)
-                except StreamingError as exc:
-                    if self.closed:
-                        return
-                    session.release(plan)
-                    raise IncompleteStreamError(
-                        f"the {self.transport.name} stream ended early ({exc})",
-                        missing=session.missing_urls(),
-                        missing_indices=session.missing_indices(),
-                        delivered=session.completed,
-                    ) from exc
+            if resuming:
+                self.stats.reconnects += 1
+                self.stats.resumed_urls += len(plan.urls)
+            try:
+                source = self.transport.open_crawl(plan.urls, self.options)
+            except (StreamingError, APIError) as exc:
+                session.release(plan)
                 if self.closed:
                     return
-                kind = event.event_type
-                if kind == "result":
-                    answered = True
-                    try:
-                        data = session.accept_result(plan, event.data)
-                    except ResultRejected as exc:
-                        yield _error_event("invalid_result", str(exc), event.timestamp)
-                        continue
-                    if data is None:
-                        self.stats.duplicates_suppressed += 1
-                        continue
-                    self.stats.results += 1
-                    yield StreamingResult("result", data, event.timestamp)
-                elif kind == "summary":
-                    summaries.append(event.data)
-                    break
-                elif kind == "progress":
-                    yield StreamingResult(
-                        "progress", session.rewrite_progress(event.data), event.timestamp
-                    )
-                elif kind == "metadata":
-                    answered = True
-                    if not sent_metadata:
-                        sent_metadata = True
-                        yield StreamingResult(
-                            "metadata", session.metadata(event.data), event.timestamp
-                        )
-                elif kind == "welcome":
-                    if not sent_welcome:
-                        sent_welcome = True
-                        yield event
-                elif kind == "error":
-                    yield event
-                    if not answered and event.data.get("error_type") != MALFORMED_MESSAGE:
-                        # The server refused the crawl request itself (PROTOCOL.md §1.4):
-                        # no metadata, results or summary will follow.
-                        session.release(plan)
-                        self.close()
-                        return
-                else:
-                    yield event  # a type the server added later: pass it through
+                self._wait_or_give_up(tracker, exc)
+                resuming = True
+                continue
+            delivered_before = session.completed
+            outcome = yield from self._read_request(plan, source, summaries)
             missing = session.release(plan)
-            if missing:
-                raise IncompleteStreamError(
-                    f"the server's summary came with {len(missing)} result(s) missing",
-                    missing=session.missing_urls(),
-                    missing_indices=session.missing_indices(),
-                    delivered=session.completed,
+            if self.closed or outcome == "refused":
+                return
+            if not missing:
+                resuming = False
+                if isinstance(outcome, BaseException):
+                    # Every result is in, only the summary was lost with the connection:
+                    # nothing to ask again, but the connection cannot be trusted.
+                    source.close()
+                continue
+            source.close()
+            if session.completed > delivered_before:
+                tracker.reset()  # progress was made: a new streak of failures
+            cause = (
+                outcome
+                if isinstance(outcome, BaseException)
+                else ResultsDroppedError(
+                    f"the server's summary came with {len(missing)} result(s) missing"
                 )
+            )
+            self._wait_or_give_up(tracker, cause)
+            resuming = True
+        if self.closed:
+            return
         elapsed_ms = int((time.monotonic() - started) * 1000)
         summary = StreamingResult("summary", session.summary(summaries, elapsed_ms))
         self.close()  # every result is in: release the connection before the caller reads
         yield summary
+
+    def _read_request(
+        self, plan: Any, source: EventSource, summaries: list[dict[str, Any]]
+    ) -> Iterator[StreamingResult]:
+        """Yield one request's events; return "done", "refused", or the exception that
+        ended it early (a lost connection, a stall)."""
+        session = self.session
+        answered = False  # the server accepted this request (metadata or a result came)
+        while True:
+            all_in = not any(not session.is_delivered(i) for i in plan.indices)
+            timeout = self.summary_timeout if all_in else self.progress_timeout
+            try:
+                event = source.receive(timeout)
+            except StreamingError as exc:
+                return exc
+            if self.closed:
+                return "closed"
+            kind = event.event_type
+            if kind == "result":
+                answered = True
+                try:
+                    data = session.accept_result(plan, event.data)
+                except ResultRejected as exc:
+                    yield _error_event("invalid_result", str(exc), event.timestamp)
+                    continue
+                if data is None:
+                    self.stats.duplicates_suppressed += 1
+                    continue
+                self.stats.results += 1
+                if self.checkpoint is not None:
+                    self.checkpoint.append(data["index"], data.get("result") or {})
+                yield StreamingResult("result", data, event.timestamp)
+            elif kind == "summary":
+                summaries.append(event.data)
+                return "done"
+            elif kind == "progress":
+                yield StreamingResult(
+                    "progress", session.rewrite_progress(event.data), event.timestamp
+                )
+            elif kind == "metadata":
+                answered = True
+                if not self._sent_metadata:
+                    self._sent_metadata = True
+                    yield StreamingResult("metadata", session.metadata(event.data), event.timestamp)
+            elif kind == "welcome":
+                if not self._sent_welcome:
+                    self._sent_welcome = True
+                    yield event
+            elif kind == "error":
+                yield event
+                if not answered and event.data.get("error_type") != MALFORMED_MESSAGE:
+                    # The server refused the crawl request itself (PROTOCOL.md §1.4):
+                    # no metadata, results or summary will follow.
+                    return "refused"
+            else:
+                yield event  # a type the server added later: pass it through
+
+    def _wait_or_give_up(self, tracker: RetryTracker, cause: BaseException) -> None:
+        """Sleep before the next attempt, or raise when the policy gives up.
+
+        Raises:
+            APIError: a refusal that no retry can fix (401/403, 404, 4xx), as itself.
+            IncompleteStreamError: the policy gave up; names the URLs still missing and
+                chains the last cause.
+        """
+        delay = tracker.next_delay(cause)
+        if delay is None:
+            if isinstance(cause, APIError) and not is_retryable(cause):
+                raise cause
+            session = self.session
+            raise IncompleteStreamError(
+                f"the {self.transport.name} stream could not be completed after "
+                f"{tracker.failures} failed attempt(s); last: {cause}",
+                missing=session.missing_urls(),
+                missing_indices=session.missing_indices(),
+                delivered=session.completed,
+            ) from cause
+        if self.retry.sleep is time.sleep:
+            self._closed_event.wait(delay)  # close() ends the wait at once
+        else:
+            self.retry.sleep(delay)
 
 
 def _error_event(error_type: str, message: str, timestamp: str | None = None) -> StreamingResult:

@@ -17,6 +17,7 @@
         │   └── KeepaliveTimeoutError the peer stopped sending anything at all
         ├── SlowConsumerError         overflow="error" and the queue was full
         ├── ProtocolViolationError    the server broke the protocol beyond tolerance
+        ├── ResultsDroppedError       a summary came with results the server never sent
         └── IncompleteStreamError     retries exhausted: .missing names the URLs without results
 
 Foreign exceptions (requests, websocket-client, socket) are translated at one boundary in
@@ -43,6 +44,7 @@ __all__ = [
     "KeepaliveTimeoutError",
     "SlowConsumerError",
     "ProtocolViolationError",
+    "ResultsDroppedError",
     "IncompleteStreamError",
 ]
 
@@ -164,6 +166,11 @@ class SlowConsumerError(StreamingError):
 
 class ProtocolViolationError(StreamingError):
     """The server broke the protocol in a way the client cannot tolerate."""
+
+
+class ResultsDroppedError(StreamingError):
+    """A request's summary came while some of its results never did: the server drops
+    results under backpressure (PROTOCOL.md §1.9). Retried by asking for the missing URLs."""
 
 
 class IncompleteStreamError(StreamingError):

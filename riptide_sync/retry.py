@@ -4,7 +4,8 @@ A :class:`RetryPolicy` is a small immutable value. :meth:`RetryPolicy.retrying` 
 a ``tenacity.Retrying`` for one call; :func:`is_retryable` is the classification both the
 HTTP calls and the stream (re)openings use:
 
-- retried: connection failures (refused, reset, dropped mid-stream), timeouts,
+- retried: connection failures (refused, reset, dropped mid-stream), timeouts, results
+  the server dropped (a summary short of results),
   5xx statuses, 429 and 503 (waiting at least ``Retry-After``, up to ``max_retry_after``);
 - never retried: 401/403 (``AuthenticationError``), other 4xx, bad input
   (``ValidationError``, ``ConfigError``), a slow consumer, and anything not ours.
@@ -24,13 +25,14 @@ from .exceptions import (
     AuthenticationError,
     ConfigError,
     RateLimitError,
+    ResultsDroppedError,
     ServerError,
     SlowConsumerError,
     StreamConnectionError,
     StreamTimeoutError,
 )
 
-__all__ = ["RetryPolicy", "is_retryable", "coerce_retry"]
+__all__ = ["RetryPolicy", "RetryTracker", "is_retryable", "coerce_retry"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +140,7 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, APIError):
         status = exc.status_code
         return status is not None and (status == 408 or status >= 500)
-    return isinstance(exc, (StreamConnectionError, StreamTimeoutError))
+    return isinstance(exc, (StreamConnectionError, StreamTimeoutError, ResultsDroppedError))
 
 
 _NO_RETRY = RetryPolicy(max_attempts=1)
@@ -158,3 +160,41 @@ def coerce_retry(retry: RetryPolicy | int | None) -> RetryPolicy:
     raise ConfigError(
         f"retry must be a RetryPolicy, an int (max attempts) or None, got {retry!r}"
     )
+
+
+class RetryTracker:
+    """A streak of failures under one policy, decided by tenacity's own strategies.
+
+    Streams cannot run inside ``tenacity.Retrying`` (its attempt context swallows
+    ``GeneratorExit`` and ``KeyboardInterrupt``, and a generator must never be decorated),
+    so the stream driver asks this tracker after each failure whether to try again and how
+    long to wait first. A stream that makes progress calls :meth:`reset`: the policy bounds
+    consecutive failures, so a long crawl through a server that drops every 150 results
+    still completes.
+    """
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self._retrying = policy.retrying()
+        self._state: tenacity.RetryCallState | None = None
+
+    @property
+    def failures(self) -> int:
+        """Failures in the current streak."""
+        return 0 if self._state is None else self._state.attempt_number
+
+    def reset(self) -> None:
+        """Progress was made: the next failure starts a new streak."""
+        self._state = None
+
+    def next_delay(self, exc: BaseException) -> float | None:
+        """Record a failure; return the seconds to wait before trying again, or None to
+        give up (not retryable, attempts or time budget used up, Retry-After too long)."""
+        if self._state is None:
+            self._state = tenacity.RetryCallState(self._retrying, fn=None, args=(), kwargs={})
+        else:
+            self._state.prepare_for_next_attempt()
+        self._state.set_exception((type(exc), exc, exc.__traceback__))
+        if not self._retrying.retry(self._state) or self._retrying.stop(self._state):
+            return None
+        return float(self._retrying.wait(self._state))

@@ -9,12 +9,14 @@ written for one transport runs unchanged on the others.
 from __future__ import annotations
 
 import inspect
+import os
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from ._stream import CrawlStream, StreamStats
+from ._stream import CrawlStream, StreamStats, progress_deadline
 from .exceptions import ConfigError, ValidationError
 from .models import CrawlOptions, StreamingResult, coerce_options
 from .protocol.urls import validate_base_url, validate_urls
+from .retry import RetryPolicy, coerce_retry
 
 if TYPE_CHECKING:
     from .client import RipTideClient
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["StreamingAPI"]
 
 OnMessage = Callable[[StreamingResult], Any]
+
+_UNSET: Any = object()
 
 
 class StreamingAPI:
@@ -37,6 +41,10 @@ class StreamingAPI:
         urls: Sequence[str],
         options: CrawlOptions | Mapping[str, Any] | None = None,
         on_message: OnMessage | None = None,
+        *,
+        retry: RetryPolicy | int | None = _UNSET,
+        progress_timeout: float | None = _UNSET,
+        checkpoint: str | os.PathLike[str] | None = None,
     ) -> CrawlStream:
         """Stream a crawl over the WebSocket ``/crawl/ws``.
 
@@ -48,6 +56,14 @@ class StreamingAPI:
             options: a :class:`CrawlOptions`, a dict of its fields, or None (defaults).
             on_message: called with each event on your thread, in order, before it is
                 yielded; an exception in it propagates and closes the stream.
+            retry: overrides the client's retry policy for this stream (a RetryPolicy,
+                max attempts, or None for no resume).
+            progress_timeout: seconds without any event after which the request counts
+                as stalled and is resumed; by default ``options.timeout_secs`` (else the
+                server's 30 s per-URL limit) plus 10 s; None waits for ever.
+            checkpoint: a JSON Lines file: each result is appended as it is yielded, and
+                positions already in it (from an earlier run over the same list) are not
+                crawled or yielded again; the summary still covers the whole list.
 
         Returns:
             A :class:`CrawlStream` (iterator and context manager); nothing is sent until
@@ -61,6 +77,9 @@ class StreamingAPI:
             urls,
             options,
             on_message,
+            retry=retry,
+            progress_timeout=progress_timeout,
+            checkpoint=checkpoint,
         )
 
     def crawl_ndjson(
@@ -68,6 +87,10 @@ class StreamingAPI:
         urls: Sequence[str],
         options: CrawlOptions | Mapping[str, Any] | None = None,
         on_message: OnMessage | None = None,
+        *,
+        retry: RetryPolicy | int | None = _UNSET,
+        progress_timeout: float | None = _UNSET,
+        checkpoint: str | os.PathLike[str] | None = None,
     ) -> CrawlStream:
         """Stream a crawl as NDJSON from ``POST /crawl/stream``; same events as
         :meth:`crawl_websocket` (but no ``welcome``). Arguments and errors as there."""
@@ -76,6 +99,9 @@ class StreamingAPI:
             urls,
             options,
             on_message,
+            retry=retry,
+            progress_timeout=progress_timeout,
+            checkpoint=checkpoint,
         )
 
     def crawl_sse(
@@ -83,6 +109,10 @@ class StreamingAPI:
         urls: Sequence[str],
         options: CrawlOptions | Mapping[str, Any] | None = None,
         on_message: OnMessage | None = None,
+        *,
+        retry: RetryPolicy | int | None = _UNSET,
+        progress_timeout: float | None = _UNSET,
+        checkpoint: str | os.PathLike[str] | None = None,
     ) -> CrawlStream:
         """Stream a crawl as Server-Sent Events from ``POST /crawl/sse``; same events as
         :meth:`crawl_websocket` (SSE ``complete`` arrives as ``summary``, ``status`` as
@@ -92,6 +122,9 @@ class StreamingAPI:
             urls,
             options,
             on_message,
+            retry=retry,
+            progress_timeout=progress_timeout,
+            checkpoint=checkpoint,
         )
 
     # Transports are imported on first use: input is validated before anything else.
@@ -116,10 +149,33 @@ class StreamingAPI:
         urls: Sequence[str],
         options: CrawlOptions | Mapping[str, Any] | None,
         on_message: OnMessage | None,
+        *,
+        retry: RetryPolicy | int | None,
+        progress_timeout: float | None,
+        checkpoint: str | os.PathLike[str] | None,
     ) -> CrawlStream:
         url_list = validate_urls(urls)
         crawl_options = coerce_options(options)
         _check_on_message(on_message)
+        policy = self._client.retry if retry is _UNSET else coerce_retry(retry)
+        if progress_timeout is _UNSET:
+            progress_timeout = progress_deadline(crawl_options.timeout_secs if crawl_options else None)
+        elif progress_timeout is not None and (
+            isinstance(progress_timeout, bool)
+            or not isinstance(progress_timeout, (int, float))
+            or progress_timeout <= 0
+        ):
+            raise ValidationError(
+                f"progress_timeout must be a number of seconds > 0 or None, got {progress_timeout!r}",
+                field="progress_timeout",
+                value=progress_timeout,
+            )
+        if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+            raise ValidationError(
+                f"checkpoint must be a file path or None, got {checkpoint!r}",
+                field="checkpoint",
+                value=checkpoint,
+            )
         stats = StreamStats()
         return CrawlStream(
             make_transport(stats),
@@ -128,6 +184,9 @@ class StreamingAPI:
             stats=stats,
             on_message=on_message,
             max_urls_per_request=self._client.config.max_urls_per_request,
+            progress_timeout=progress_timeout,
+            retry=policy,
+            checkpoint=checkpoint,
         )
 
     # --- WebSocket health -----------------------------------------------------------------

@@ -8,15 +8,18 @@ Transports themselves are tested over real sockets elsewhere.
 from __future__ import annotations
 
 import gc
+import json
 import queue
 import threading
 import time
 
 import pytest
 
-from riptide_sync import CrawlStream, StreamStats, StreamingResult
+from riptide_sync import CrawlStream, RetryPolicy, StreamStats, StreamingResult
 from riptide_sync.exceptions import (
+    AuthenticationError,
     IncompleteStreamError,
+    RateLimitError,
     StreamConnectionError,
     StreamTimeoutError,
 )
@@ -41,10 +44,13 @@ class ScriptedTransport:
         self.session_id = None
         self.closed = threading.Event()
         self.block_at_end = block_at_end
+        self.sources_closed = 0
 
     def open_crawl(self, urls, options):
         self.requests.append(list(urls))
         script = self.scripts[len(self.requests) - 1]
+        if isinstance(script, BaseException):
+            raise script  # the request itself fails (connect refused, 429, 401...)
         items = queue.SimpleQueue()
         for item in script(urls) if callable(script) else script:
             items.put(item)
@@ -65,6 +71,9 @@ class ScriptedTransport:
                         raise item
                     return item
 
+            def close(self):
+                transport.sources_closed += 1
+
         return Source()
 
     def close(self):
@@ -72,6 +81,7 @@ class ScriptedTransport:
 
 
 def make(transport, urls, **kw):
+    kw.setdefault("progress_timeout", 1.0)
     return CrawlStream(transport, list(urls), None, stats=StreamStats(), **kw)
 
 
@@ -276,3 +286,213 @@ def test_stream_unknown_event_types_pass_through():
               ev("summary", total_urls=1, successful=1, failed=0)]
     kinds = [e.event_type for e in make(ScriptedTransport(script), ["a"])]
     assert kinds == ["metadata", "heartbeat", "result", "summary"]
+
+
+# --- resume, retries, deadlines (issue 5) -------------------------------------------------
+
+
+def policy(sleeps, **kw):
+    kw.setdefault("jitter", 0.0)
+    kw.setdefault("initial_backoff", 0.1)
+    return RetryPolicy(sleep=sleeps.append, **kw)
+
+
+def partial(indices, *, welcome=True, metadata=True, summary=False, then=None):
+    """A request that delivers only ``indices`` (request-relative), then ends as told."""
+
+    def script(sent):
+        events = [ev("welcome")] if welcome else []
+        if metadata:
+            events.append(ev("metadata", total_urls=len(sent)))
+        events += [res(i, sent[i]) for i in indices]
+        if summary:
+            events.append(ev("summary", total_urls=len(sent), successful=len(indices), failed=0))
+        if then is not None:
+            events.append(then)
+        return events
+
+    return script
+
+
+def result_indices(events):
+    return [e.data["index"] for e in events if e.event_type == "result"]
+
+
+def test_resume_after_drop_requests_only_missing():
+    """A connection lost after 2 of 5 results: the second request holds the 3 missing."""
+    urls = [f"u{i}" for i in range(5)]
+    sleeps = []
+    transport = ScriptedTransport(partial([3, 0]), whole(urls))
+    stream = make(transport, urls, retry=policy(sleeps))
+    events = list(stream)
+    assert transport.requests[1] == ["u1", "u2", "u4"]
+    assert sorted(result_indices(events)) == [0, 1, 2, 3, 4]
+    assert len(result_indices(events)) == 5
+    kinds = [e.event_type for e in events]
+    assert kinds.count("welcome") == 1 and kinds.count("metadata") == 1
+    assert kinds[-1] == "summary" and kinds.count("summary") == 1
+    assert events[-1].data["total_urls"] == 5 and events[-1].data["successful"] == 5
+    assert sleeps == [0.1]
+    assert stream.stats.reconnects == 1 and stream.stats.resumed_urls == 3
+    assert transport.sources_closed >= 1
+
+
+def test_resume_progress_counts_against_callers_total():
+    """After a resume, progress keeps counting over the whole list."""
+    urls = ["a", "b", "c"]
+    transport = ScriptedTransport(partial([0]), whole(urls))
+    events = [e for e in make(transport, urls, retry=policy([])) if e.event_type == "result"]
+    assert [e.data["progress"]["completed"] for e in events] == [1, 2, 3]
+    assert all(e.data["progress"]["total"] == 3 for e in events)
+
+
+def test_resume_after_summary_short_of_results():
+    """Server-side drops (summary with results missing) trigger a resume of just those."""
+    urls = ["a", "b", "c"]
+    transport = ScriptedTransport(partial([0, 2], summary=True), whole(urls))
+    events = list(make(transport, urls, retry=policy([])))
+    assert transport.requests[1] == ["b"]
+    assert sorted(result_indices(events)) == [0, 1, 2]
+
+
+def test_lost_summary_with_every_result_in_is_not_resumed():
+    """Only the summary lost: no second request, our own summary ends the stream."""
+    urls = ["a", "b"]
+    transport = ScriptedTransport(partial([0, 1]))
+    events = list(make(transport, urls, retry=policy([])))
+    assert len(transport.requests) == 1
+    assert events[-1].event_type == "summary"
+    assert events[-1].data["successful"] == 2 and events[-1].data["total_urls"] == 2
+
+
+def test_lost_summary_waits_only_the_grace():
+    """A summary that never comes after the last result costs at most the summary grace."""
+    urls = ["a"]
+    transport = ScriptedTransport(partial([0]), block_at_end=True)
+    stream = make(transport, urls, retry=policy([]), progress_timeout=0.3)
+
+    started = time.monotonic()
+    # The scripted source honours no timeout itself: emulate a transport deadline.
+    class DeadlineSource:
+        def __init__(self, inner):
+            self.inner = inner
+        def receive(self, timeout):
+            deadline = time.monotonic() + (timeout or 10)
+            while time.monotonic() < deadline:
+                try:
+                    return self.inner.receive(0.01)
+                except StreamConnectionError:
+                    if transport.closed.is_set():
+                        raise
+            raise StreamTimeoutError(f"no event for {timeout} s")
+        def close(self):
+            self.inner.close()
+
+    original_open = transport.open_crawl
+    transport.open_crawl = lambda urls, options: DeadlineSource(original_open(urls, options))
+    transport.block_at_end = False
+    events = list(stream)
+    assert events[-1].event_type == "summary"
+    assert time.monotonic() - started < 1.0
+
+
+def test_stall_is_resumed_by_progress_deadline():
+    """No event for progress_timeout: the request is abandoned and the missing URLs asked again."""
+    urls = ["a", "b"]
+    transport = ScriptedTransport(partial([0], then=StreamTimeoutError("no event for 1 s")), whole(urls))
+    events = list(make(transport, urls, retry=policy([])))
+    assert transport.requests[1] == ["b"]
+    assert sorted(result_indices(events)) == [0, 1]
+
+
+def test_open_failure_retried_with_retry_after():
+    """A 429 with Retry-After 3 on opening: wait 3 s (recorded), then stream."""
+    sleeps = []
+    urls = ["a"]
+    transport = ScriptedTransport(RateLimitError("slow", status_code=429, retry_after=3.0), whole(urls))
+    events = list(make(transport, urls, retry=policy(sleeps)))
+    assert sleeps == [3.0]
+    assert events[-1].event_type == "summary"
+
+
+def test_open_auth_failure_raised_as_is_without_retry():
+    """401 on opening is raised as AuthenticationError at once, never retried."""
+    sleeps = []
+    transport = ScriptedTransport(AuthenticationError("no key", status_code=401))
+    with pytest.raises(AuthenticationError):
+        list(make(transport, ["a"], retry=policy(sleeps)))
+    assert sleeps == [] and len(transport.requests) == 1
+
+
+def test_retries_exhausted_raise_incomplete_with_missing_and_cause():
+    """Every attempt dropping without progress: IncompleteStreamError names what is missing."""
+    urls = ["a", "b", "c"]
+    sleeps = []
+    transport = ScriptedTransport(partial([0]), partial([], welcome=False), partial([], welcome=False))
+    stream = make(transport, urls, retry=policy(sleeps, max_attempts=3))
+    delivered = []
+    with pytest.raises(IncompleteStreamError) as info:
+        for event in stream:
+            delivered.append(event)
+    assert info.value.missing == ["b", "c"] and info.value.missing_indices == [1, 2]
+    assert info.value.delivered == 1
+    assert isinstance(info.value.__cause__, StreamConnectionError)
+    assert len(transport.requests) == 3 and sleeps == [0.1, 0.2]
+    assert transport.closed.is_set()
+
+
+def test_progress_resets_failure_streak():
+    """Drops every 2 results over 10 URLs complete with max_attempts=2: progress resets the streak."""
+    urls = [f"u{i}" for i in range(10)]
+    scripts = [partial([0, 1], welcome=(n == 0)) for n in range(5)]
+    transport = ScriptedTransport(*scripts, whole(urls, welcome=False))
+    events = list(make(transport, urls, retry=policy([], max_attempts=2)))
+    assert sorted(result_indices(events)) == list(range(10))
+    assert [len(r) for r in transport.requests[:5]] == [10, 8, 6, 4, 2]
+
+
+def test_no_retry_policy_fails_on_first_drop():
+    """retry=None (the default here): the first drop raises IncompleteStreamError."""
+    transport = ScriptedTransport(partial([0]))
+    with pytest.raises(IncompleteStreamError):
+        list(make(transport, ["a", "b"]))
+    assert len(transport.requests) == 1
+
+
+def test_close_during_backoff_returns_promptly():
+    """close() from another thread ends a long backoff wait at once."""
+    transport = ScriptedTransport(partial([0]), whole(["a", "b"]))
+    stream = make(transport, ["a", "b"], retry=RetryPolicy(initial_backoff=30.0, jitter=0.0))
+    assert [next(stream).event_type for _ in range(3)] == ["welcome", "metadata", "result"]
+    timer = threading.Timer(0.1, stream.close)
+    timer.start()
+    started = time.monotonic()
+    assert list(stream) == []
+    assert time.monotonic() - started < 1.0
+    timer.join()
+
+
+def test_checkpoint_skips_done_urls_and_survives_torn_line(tmp_path):
+    """A second run with the same checkpoint asks only for the URLs not recorded."""
+    path = tmp_path / "crawl.jsonl"
+    urls = ["a", "b", "c"]
+    with pytest.raises(IncompleteStreamError):
+        list(make(ScriptedTransport(partial([0, 2])), urls, checkpoint=path))
+    with open(path, "a") as file:
+        file.write('{"index": 1, "url": "b", "res')  # a crash mid-write
+    transport = ScriptedTransport(whole(urls))
+    events = list(make(transport, urls, checkpoint=path))
+    assert transport.requests == [["b"]]
+    assert result_indices(events) == [1]
+    assert events[-1].data["successful"] == 3 and events[-1].data["total_urls"] == 3
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+    assert sorted(entry["index"] for entry in lines) == [0, 1, 2]
+
+
+def test_checkpoint_ignores_lines_for_other_urls(tmp_path):
+    """A checkpoint from another URL list does not skip anything."""
+    path = tmp_path / "crawl.jsonl"
+    path.write_text('{"index": 0, "url": "other", "result": {}}\n')
+    transport = ScriptedTransport(whole(["a"]))
+    list(make(transport, ["a"], checkpoint=path))
+    assert transport.requests == [["a"]]
