@@ -190,9 +190,11 @@ class ServerState:
 
 
 async def wait_until_gone(transport: Any, state: ServerState) -> None:
-    """Hold a frozen connection open until the peer goes away or the server stops."""
+    """Hold a frozen connection open until the peer goes away or the server stops, then drop it."""
     while not state.closing and transport is not None and not transport.is_closing():
         await asyncio.sleep(0.05)
+    if transport is not None:
+        transport.abort()
 
 
 async def drain_then_abort(transport: Any) -> None:
