@@ -7,6 +7,9 @@ the current chunk) delivers, instead of waiting for a fixed amount. ``iter_lines
 read of a non-chunked body waits for ``amt`` bytes (psf/requests #2433, #3577). The bytes go
 to the pure decoders of :mod:`riptide_sync.protocol`, which split lines and events.
 
+A server that compresses anyway (despite ``Accept-Encoding: identity``, §2.2) is decoded
+(``decode_content=True``).
+
 Timeouts: ``receive(timeout)`` sets the socket timeout to the time left before its deadline
 before every read. A timeout ends the source (urllib3 closes a connection whose read timed
 out), so a timed-out HTTP stream cannot be resumed mid-body: open a new request.
@@ -161,7 +164,7 @@ class HTTPEventSource:
             elif self._sock is not None:
                 self._sock.settimeout(None)
             with translate_errors(f"reading the {self._transport.name} stream"):
-                chunk = self._raw.read1(READ_SIZE) or b""
+                chunk = self._raw.read1(READ_SIZE, decode_content=True) or b""
         except BaseException as exc:  # noqa: B902 - re-raised below, after cleanup
             failure = exc
         finally:

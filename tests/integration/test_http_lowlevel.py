@@ -307,6 +307,26 @@ def test_sse_event_delivered_before_next_with_heartbeats_and_crlf(raw_server, cl
     assert made.stats.messages == 4
 
 
+def test_ndjson_gzip_body_decoded_even_though_identity_was_asked(raw_server, client):
+    """A server that gzips the stream anyway is decoded line by line."""
+    import zlib
+
+    def handler(conn: socket.socket, request: Request) -> None:
+        conn.sendall(_head("200 OK", "application/x-ndjson", chunked=True,
+                           extra="Content-Encoding: gzip\r\n"))
+        compressor = zlib.compressobj(wbits=31)
+        for line in (_line(METADATA), _line(_result(0)), _line(_result(1)), _line(SUMMARY)):
+            data = compressor.compress(line) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            _send(conn, data, chunked=True)
+        _send(conn, compressor.flush(), chunked=True)
+        _end(conn, chunked=True)
+
+    server = raw_server(handler)
+    source = client(server.base_url).ndjson().open_crawl(URLS, None)
+    kinds = [source.receive(WAIT).event_type for _ in range(4)]
+    assert kinds == ["metadata", "result", "result", "summary"]
+
+
 def test_ndjson_request_shape(raw_server, client):
     """open_crawl POSTs urls (options omitted when None) with identity encoding and the key."""
 
