@@ -79,7 +79,7 @@ class SSEDecoder:
         """The previous chunk ended with CR: an LF starting the next one is part of it."""
         self._first = True
         self._event = ""
-        self._data: list[str] = []
+        self._data: list[bytes] = []
         self._retry_in_block: int | None = None
         self._in_event = False
         self.last_event_id: str | None = None
@@ -129,23 +129,24 @@ class SSEDecoder:
         if not raw:
             self._dispatch(events)
             return
-        line = raw.decode("utf-8", "replace")
-        if line[0] == ":":
+        if raw[0] == 0x3A:  # ":" starts a comment
             self.comments += 1
             return
         self._in_event = True
-        field, sep, value = line.partition(":")
-        if sep and value[:1] == " ":
+        # Fields are split as bytes: ":" is ASCII and never inside a UTF-8 sequence, and
+        # the (large) data value is then decoded once, at dispatch.
+        field, sep, value = raw.partition(b":")
+        if sep and value[:1] == b" ":
             value = value[1:]
-        if field == "data":
+        if field == b"data":
             self._data.append(value)
-        elif field == "event":
-            self._event = value
-        elif field == "id":
-            if "\x00" not in value:
-                self.last_event_id = value
-        elif field == "retry":
-            if value.isascii() and value.isdigit():
+        elif field == b"event":
+            self._event = value.decode("utf-8", "replace")
+        elif field == b"id":
+            if b"\x00" not in value:
+                self.last_event_id = value.decode("utf-8", "replace")
+        elif field == b"retry":
+            if value.isdigit():  # bytes.isdigit() is ASCII digits only
                 self.retry = self._retry_in_block = int(value)
         # Any other field is ignored (spec).
 
@@ -157,9 +158,8 @@ class SSEDecoder:
         self._in_event = False
         if not data:
             return
-        events.append(
-            ServerSentEvent(event or "message", "\n".join(data), self.last_event_id, retry)
-        )
+        text = (data[0] if len(data) == 1 else b"\n".join(data)).decode("utf-8", "replace")
+        events.append(ServerSentEvent(event or "message", text, self.last_event_id, retry))
 
     def end(self) -> bool:
         """Signal EOF; return True when an event (or line) was cut short and is discarded.
