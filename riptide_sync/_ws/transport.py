@@ -96,8 +96,15 @@ class CrawlSource:
         return event
 
     def close(self) -> None:
-        """Close the transport carrying this request."""
-        self._transport.close()
+        """Abandon this request: close its connection (a crawl cannot be cancelled on
+        the server, and its late events must not mix with the next request's). The
+        transport stays usable: the next ``open_crawl`` reconnects. Idempotent; a no-op
+        once the request ended with its summary (or the error answering it)."""
+        if self.finished:
+            return
+        if self._transport._active is self:
+            self._transport._active = None
+        self._connection.close()
 
 
 class WebSocketTransport:
