@@ -7,6 +7,7 @@ An independent reading of PROTOCOL.md §5.1-§5.2 (strict CrawlBody parsing) and
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import ipaddress
 import uuid
 from dataclasses import dataclass
@@ -244,10 +245,14 @@ _PRIVATE_V4 = tuple(ipaddress.ip_network(n) for n in
 _LINK_LOCAL_V6 = ipaddress.ip_network("fe80::/10")
 
 
+_split = functools.lru_cache(maxsize=4096)(urlsplit)
+"""urlsplit, memoized: each rule looks at the same few URLs again."""
+
+
 def _parse_error(url: str) -> str | None:
     """Mimic the Rust ``url`` crate's parse errors for the common cases (rule 4)."""
     try:
-        parts = urlsplit(url)
+        parts = _split(url)
     except ValueError as exc:
         return "invalid IPv6 address" if "IPv6" in str(exc) else str(exc)
     if not parts.scheme or not url[: len(parts.scheme)].isascii():
@@ -268,7 +273,7 @@ def _parse_error(url: str) -> str | None:
 def _private_host(url: str) -> str | None:
     """Return the host (as the url crate prints it) when it is a private or local IP."""
     try:
-        parts = urlsplit(url)
+        parts = _split(url)
         host = parts.hostname
     except ValueError:
         return None
@@ -310,7 +315,7 @@ def validate_crawl_request(urls: list[str], *, max_urls: int, allow_private: boo
         error = _parse_error(url)
         if error is not None:
             raise ValidationFailure("invalid_url", f"{failed}Invalid URL format: {error}")
-        scheme = urlsplit(url).scheme.lower()
+        scheme = _split(url).scheme.lower()
         if scheme not in ("http", "https"):
             raise ValidationFailure("invalid_url", f"{failed}Unsupported URL scheme: {scheme}")
         if not allow_private:
