@@ -41,6 +41,22 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    """Start the local server in-process and crawl its demo site through the SDK."""
+    try:
+        from riptide_sync._demo import run_demo
+        import riptide_sync.server  # noqa: F401  - fail early with a clear message
+    except ImportError as exc:
+        print(f"riptide-sync demo needs the server extra: pip install 'riptide-sync[server]' ({exc})",
+              file=sys.stderr)
+        return 2
+    try:
+        return run_demo(args.transport)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="riptide-sync", description="Synchronous RipTide crawler SDK tools.")
@@ -69,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fault", action="append", metavar="NAME=VALUE",
                        help="enable a fault scenario, e.g. drop_after=3 (repeatable; see riptide_sync.server.Faults)")
     serve.set_defaults(func=_serve)
+
+    demo = commands.add_parser(
+        "demo", help="crawl the bundled demo site through the SDK (needs the server extra)",
+        description="Start the local server in-process on a free loopback port, crawl every page "
+                    "of its demo site through the SDK, print results as they arrive, then the "
+                    "summary. Needs no internet.",
+        epilog="example: riptide-sync demo --transport ndjson")
+    demo.add_argument("--transport", choices=("ws", "ndjson", "sse"), default="ws",
+                      help="stream over WebSocket (default), NDJSON or SSE")
+    demo.set_defaults(func=_demo)
     return parser
 
 
