@@ -39,12 +39,7 @@ import websocket
 
 from .._config import ClientConfig
 from .._stream import StreamStats
-from ..exceptions import (
-    KeepaliveTimeoutError,
-    ProtocolViolationError,
-    StreamConnectionError,
-    StreamingError,
-)
+from ..exceptions import KeepaliveTimeoutError, StreamConnectionError, StreamingError
 from ..models import StreamingResult
 from ..protocol.envelope import decode_message
 from . import errors
@@ -487,6 +482,3 @@ class Connection:
     def __repr__(self) -> str:
         return f"<Connection {self.url} {self.state} session={self.session_id}>"
 
-
-# Re-exported for the error table in the module docstring.
-_ = ProtocolViolationError

@@ -33,12 +33,14 @@ policy decides (DESIGN.md §4):
 
 Items are ``bytes`` (a raw frame payload, decoded by the consumer) or an already decoded
 :class:`~riptide_sync.models.StreamingResult`; the queue does not look inside except to
-classify for the drop policies.
+classify for the drop policies. Spilled decoded events are stored re-encoded as JSON and
+come back as ``bytes`` (the consumer decodes them to an equal event).
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import os
 import struct
 import tempfile
@@ -76,6 +78,14 @@ def _pread_at_least(fd: int, minimum: int, offset: int) -> bytes:
         parts.append(chunk)
         got += len(chunk)
     return b"".join(parts)
+
+
+def _encode_event(event: StreamingResult) -> bytes:
+    """The wire form of a decoded event; ``decode_message`` gives back an equal event."""
+    return json.dumps(
+        {"message_type": event.event_type, "data": event.data, "timestamp": event.timestamp},
+        ensure_ascii=False, separators=(",", ":"),
+    ).encode("utf-8")
 
 
 def _droppable(item: Item) -> bool:
@@ -158,14 +168,14 @@ class MessageQueue:
             return True
         if policy == "block":
             for item in items:
-                while len(mem) >= self.maxsize:
-                    if self._closed:
-                        return False
+                while len(mem) >= self.maxsize and not self._closed:
                     self._producer_waiting = True
                     if self._consumer_waiting:
                         self._cond.notify()
                     self._cond.wait(_WAIT_SLICE)
                     self._producer_waiting = False
+                if self._closed:
+                    return False
                 mem.append(item)
             return True
         if policy == "error":
@@ -212,7 +222,8 @@ class MessageQueue:
         parts = []
         for item in items:
             if item.__class__ is not bytes:
-                raise TypeError("the spill policy queues raw payloads only")  # safety net
+                # Decoded on the reader thread: store the wire form again (slow path).
+                item = _encode_event(item)  # type: ignore[arg-type]
             parts.append(_RECORD.pack(len(item)))
             parts.append(item)  # type: ignore[arg-type]
         data = b"".join(parts)

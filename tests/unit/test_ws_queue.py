@@ -1,0 +1,192 @@
+"""The bounded reader-to-consumer queue and its overflow policies, without sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from riptide_sync._stream import StreamStats
+from riptide_sync._ws.queue import MessageQueue
+from riptide_sync.exceptions import SlowConsumerError, StreamConnectionError, StreamTimeoutError
+from riptide_sync.models import StreamingResult
+
+UNIT = float(os.environ.get("RIPTIDE_TEST_TIME_UNIT", "1.0"))
+
+
+def raw(i: int, kind: str = "result", pad: int = 0) -> bytes:
+    return json.dumps({"message_type": kind, "data": {"index": i, "pad": "x" * pad}}).encode()
+
+
+def event(i: int, kind: str = "result") -> StreamingResult:
+    return StreamingResult(kind, {"index": i})
+
+
+def test_queue_spill_round_trips_in_order_across_refills() -> None:
+    """Spilled records of varied sizes come back in order, across several refills."""
+    stats = StreamStats()
+    queue = MessageQueue(7, "spill", stats)
+    sent = [raw(i, pad=(i * 37) % 5000) for i in range(500)]
+    for start in range(0, 500, 13):
+        assert queue.put_batch(sent[start : start + 13])
+    got = [queue.get(0) for _ in range(500)]
+    assert got == sent
+    assert stats.spilled == 500 - 7
+    assert stats.queue_high_water == 7
+    queue.close()
+
+
+def test_queue_spill_interleaved_with_consumer_keeps_order() -> None:
+    """Producer and consumer running together never reorder or lose a message."""
+    stats = StreamStats()
+    queue = MessageQueue(5, "spill", stats)
+    sent = [raw(i) for i in range(3000)]
+
+    def produce() -> None:
+        for start in range(0, len(sent), 11):
+            queue.put_batch(sent[start : start + 11])
+        queue.finish()
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    got = []
+    with pytest.raises(StreamConnectionError, match="ended"):
+        while True:
+            got.append(queue.get(5 * UNIT))
+    thread.join()
+    assert got == sent
+    assert stats.queue_high_water <= 5
+
+
+def test_queue_spill_file_truncated_when_read_and_removed_on_close() -> None:
+    """The spill file is reused once read empty, and deleted by close()."""
+    queue = MessageQueue(2, "spill", StreamStats())
+    queue.put_batch([raw(i) for i in range(10)])
+    path = queue.spill_path
+    assert path is not None and os.path.getsize(path) > 0
+    for _ in range(10):
+        queue.get(0)
+    assert os.path.getsize(path) == 0
+    queue.put_batch([raw(i) for i in range(10)])
+    queue.close()
+    assert not os.path.exists(path)
+    with pytest.raises(StreamConnectionError, match="stream closed"):
+        queue.get(0)
+
+
+def test_queue_drop_newest_never_drops_protocol_messages() -> None:
+    """drop_newest discards incoming results but keeps an incoming summary."""
+    stats = StreamStats()
+    queue = MessageQueue(3, "drop_newest", stats)
+    queue.put_batch([event(0), event(1), event(2), event(3), event(9, "summary")])
+    kinds = [queue.get(0).event_type for _ in range(3)]
+    assert kinds == ["result", "result", "summary"]
+    assert stats.dropped == 2
+
+
+def test_queue_drop_oldest_evicts_oldest_result_only() -> None:
+    """drop_oldest evicts the oldest result, skipping over queued protocol messages."""
+    stats = StreamStats()
+    queue = MessageQueue(3, "drop_oldest", stats)
+    queue.put_batch([event(0, "metadata"), event(1), event(2), event(3), event(4)])
+    got = [queue.get(0) for _ in range(3)]
+    assert [(e.event_type, e.data["index"]) for e in got] == [
+        ("metadata", 0), ("result", 3), ("result", 4)]
+    assert stats.dropped == 2
+
+
+def test_queue_drop_raw_payloads_are_classified() -> None:
+    """Raw payloads are decoded to decide whether they may be dropped."""
+    stats = StreamStats()
+    queue = MessageQueue(1, "drop_newest", stats)
+    queue.put_batch([raw(0, "welcome"), raw(1), raw(2, "error")])
+    assert [json.loads(queue.get(0))["message_type"] for _ in range(2)] == ["welcome", "error"]
+    assert stats.dropped == 1
+
+
+def test_queue_error_policy_raises_after_queued() -> None:
+    """overflow="error" refuses the batch, then raises SlowConsumerError after the queue."""
+    queue = MessageQueue(2, "error", StreamStats())
+    assert queue.put_batch([raw(0)])
+    assert not queue.put_batch([raw(1), raw(2)])
+    assert [json.loads(queue.get(0))["data"]["index"] for _ in range(2)] == [0, 1]
+    with pytest.raises(SlowConsumerError, match="queue_size=2"):
+        queue.get(0)
+
+
+def test_queue_block_policy_waits_for_room() -> None:
+    """overflow="block" holds the producer until the consumer makes room."""
+    queue = MessageQueue(2, "block", StreamStats())
+    done = threading.Event()
+
+    def produce() -> None:
+        queue.put_batch([raw(i) for i in range(6)])
+        done.set()
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    time.sleep(0.1 * UNIT)
+    assert not done.is_set() and len(queue) == 2
+    got = [json.loads(queue.get(2 * UNIT))["data"]["index"] for _ in range(6)]
+    thread.join()
+    assert got == list(range(6)) and done.is_set()
+
+
+def test_queue_close_wakes_blocked_producer_and_consumer() -> None:
+    """close() wakes both a producer blocked on a full queue and a waiting consumer."""
+    full = MessageQueue(1, "block", StreamStats())
+    result: list[bool] = []
+    producer = threading.Thread(target=lambda: result.append(full.put_batch([raw(0), raw(1)])))
+    producer.start()
+    empty = MessageQueue(1, "spill", StreamStats())
+    errors: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            empty.get(None)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    time.sleep(0.05 * UNIT)
+    started = time.monotonic()
+    full.close()
+    empty.close()
+    producer.join(1)
+    consumer.join(1)
+    assert time.monotonic() - started < 0.6
+    assert result == [False]
+    assert isinstance(errors[0], StreamConnectionError)
+
+
+def test_queue_get_timeout_raises() -> None:
+    """get(timeout) raises StreamTimeoutError when nothing arrives."""
+    queue = MessageQueue(1, "spill", StreamStats())
+    started = time.monotonic()
+    with pytest.raises(StreamTimeoutError):
+        queue.get(0.05 * UNIT)
+    assert time.monotonic() - started >= 0.05 * UNIT
+
+
+def test_queue_rejects_bad_settings() -> None:
+    """A queue size below 1 or an unknown policy is a ValueError."""
+    with pytest.raises(ValueError):
+        MessageQueue(0, "spill", StreamStats())
+    with pytest.raises(ValueError):
+        MessageQueue(1, "lose_everything", StreamStats())
+
+
+def test_queue_spill_accepts_decoded_events() -> None:
+    """Events decoded on the reader thread survive the spill file unchanged."""
+    from riptide_sync.protocol.envelope import decode_message
+
+    queue = MessageQueue(1, "spill", StreamStats())
+    sent = [StreamingResult("result", {"index": i, "text": "é"}, "t") for i in range(4)]
+    queue.put_batch(sent)
+    got = [queue.get(0) for _ in range(4)]
+    assert [g if isinstance(g, StreamingResult) else decode_message(g) for g in got] == sent
+    queue.close()
