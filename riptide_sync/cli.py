@@ -2,15 +2,35 @@
 
 Subcommands register themselves in :func:`build_parser`; each is a function taking the
 parsed arguments and returning an exit code. Heavy imports (the server and its optional
-dependencies) happen inside the subcommand, so the CLI works without the ``server`` extra
-for the other commands.
+dependencies, rich) happen inside the subcommand, so the CLI works without the ``server``
+and ``cli`` extras for the other commands.
+
+- ``crawl``: :mod:`riptide_sync._cli_crawl`;
+- ``ping``, ``status``, ``health``: :mod:`riptide_sync._cli_info`;
+- ``serve``, ``demo``: here.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import textwrap
 from collections.abc import Sequence
+
+from ._cli_crawl import add_crawl_parser
+from ._cli_info import add_info_parsers
+
+MAIN_EXAMPLES = """examples:
+  riptide-sync demo                                   # local server + its demo site, no internet
+  riptide-sync serve --port 8080                      # the local RipTide-compatible server
+  riptide-sync crawl -i urls.txt --output results.jsonl
+  riptide-sync crawl https://example.com --embedded   # no server running? start one in-process
+  riptide-sync ping; riptide-sync status; riptide-sync health --json
+
+Run 'riptide-sync COMMAND --help' for each command's options and examples.
+Environment: RIPTIDE_BASE_URL (default http://localhost:8080), RIPTIDE_API_KEY.
+"""
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -59,11 +79,23 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(prog="riptide-sync", description="Synchronous RipTide crawler SDK tools.")
+    parser = argparse.ArgumentParser(prog="riptide-sync", description="Synchronous RipTide crawler SDK tools.",
+                                     epilog=MAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_crawl_parser(commands)
+    add_info_parsers(commands)
 
-    serve = commands.add_parser("serve", help="run the local RipTide-compatible server (needs the server extra)",
-                                description="Run the local RipTide-compatible server until Ctrl-C.")
+    serve = commands.add_parser(
+        "serve", help="run the local RipTide-compatible server (needs the server extra)",
+        description=textwrap.fill("Run the local RipTide-compatible server until Ctrl-C. It serves "
+                                  "the RipTide API and a demo site under /demo/.", 79),
+        epilog="""examples:
+  riptide-sync serve                                  # http://127.0.0.1:8080, no auth
+  riptide-sync serve --port 0                         # any free port (printed at start)
+  riptide-sync serve --api-key secret --rate-limit 100
+  riptide-sync serve --fault drop_after=3             # cut every first stream after 3 results
+  riptide-sync serve --synthetic-size 4096            # no fetching: benchmarks
+""", formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to bind, 0 for any (default: 8080)")
     serve.add_argument("--api-key", action="append", metavar="KEY",
@@ -88,10 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo", help="crawl the bundled demo site through the SDK (needs the server extra)",
-        description="Start the local server in-process on a free loopback port, crawl every page "
-                    "of its demo site through the SDK, print results as they arrive, then the "
-                    "summary. Needs no internet.",
-        epilog="example: riptide-sync demo --transport ndjson")
+        description=textwrap.fill("Start the local server in-process on a free loopback port, crawl "
+                                  "every page of its demo site through the SDK, print results as "
+                                  "they arrive, then the summary. Needs no internet.", 79),
+        epilog="""examples:
+  riptide-sync demo
+  riptide-sync demo --transport ndjson
+""", formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--transport", choices=("ws", "ndjson", "sse"), default="ws",
                       help="stream over WebSocket (default), NDJSON or SSE")
     demo.set_defaults(func=_demo)
@@ -105,7 +140,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:
+        # The reader of our output went away (``| head``): stop quietly, and keep Python
+        # from complaining again when it flushes stdout at exit.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):
+            pass
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
