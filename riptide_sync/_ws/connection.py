@@ -172,7 +172,7 @@ class Connection:
             logger.debug("> connect %s", self.url)
         try:
             with errors.translate(url=self.url, during="connecting to"):
-                ws.connect(
+                ws.connect(  # type: ignore[no-untyped-call]
                     self.url,
                     header=headers,
                     timeout=config.connect_timeout,
@@ -181,14 +181,14 @@ class Connection:
                     **proxy_options(config.proxy),
                 )
         except BaseException:
-            ws.shutdown()
+            ws.shutdown()  # type: ignore[no-untyped-call]
             self.state = State.CLOSED
             if self._debug:
                 logger.debug("! connect %s failed", self.url, exc_info=True)
             raise
         with self._close_lock:
             if self._closing:  # close() was called during the handshake
-                ws.shutdown()
+                ws.shutdown()  # type: ignore[no-untyped-call]
                 self.state = State.CLOSED
                 raise StreamConnectionError("stream closed")
             self._ws = ws
@@ -280,9 +280,7 @@ class Connection:
                     if debug:
                         for message in messages:
                             logger.debug("< %.200r", message)
-                    if decode is not None:
-                        messages = [decode(m) for m in messages]
-                    if not put(messages):
+                    if not put(messages if decode is None else [decode(m) for m in messages]):
                         if self._closing:
                             break
                         if not queue.closed:
@@ -422,9 +420,10 @@ class Connection:
         if self._pushback:
             return self._pushback.pop(0)
         item = self.queue.get(timeout)
-        if item.__class__ is bytes:
-            return decode_message(item)  # type: ignore[arg-type]
-        return item  # type: ignore[return-value]
+        if item.__class__ is bytes:  # the hot path: a raw payload, decoded here
+            return decode_message(item)
+        assert isinstance(item, StreamingResult)
+        return item
 
     def send_text(self, text: str) -> None:
         """Send one text frame (any thread).

@@ -46,7 +46,7 @@ import struct
 import tempfile
 import threading
 import time
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 from .._stream import StreamStats
 from ..exceptions import SlowConsumerError, StreamConnectionError, StreamTimeoutError
@@ -89,9 +89,9 @@ def _encode_event(event: StreamingResult) -> bytes:
 
 
 def _droppable(item: Item) -> bool:
-    if item.__class__ is not StreamingResult:
-        item = decode_message(item)  # type: ignore[arg-type]
-    return item.event_type in DROPPABLE_TYPES  # type: ignore[union-attr]
+    if not isinstance(item, StreamingResult):
+        item = decode_message(item)
+    return item.event_type in DROPPABLE_TYPES
 
 
 class MessageQueue:
@@ -132,7 +132,7 @@ class MessageQueue:
 
     # --- producer side (the reader thread) ---------------------------------------------
 
-    def put_batch(self, items: list[Item]) -> bool:
+    def put_batch(self, items: Sequence[Item]) -> bool:
         """Queue ``items`` in order, applying the overflow policy. Reader thread only.
 
         Returns:
@@ -154,7 +154,7 @@ class MessageQueue:
                 self._cond.notify()
             return True
 
-    def _overflow(self, items: list[Item]) -> bool:
+    def _overflow(self, items: Sequence[Item]) -> bool:
         """Apply the policy to a batch that does not fit. Holds the lock."""
         assert self._cond._is_owned()  # type: ignore[attr-defined]
         mem = self._mem
@@ -214,18 +214,17 @@ class MessageQueue:
                 return True
         return False
 
-    def _spill(self, items: list[Item]) -> None:
+    def _spill(self, items: Sequence[Item]) -> None:
         if not items:
             return
         if self._spill_fd is None:
             self._spill_fd, self.spill_path = tempfile.mkstemp(prefix="riptide-spill-")
         parts = []
         for item in items:
-            if item.__class__ is not bytes:
-                # Decoded on the reader thread: store the wire form again (slow path).
-                item = _encode_event(item)  # type: ignore[arg-type]
-            parts.append(_RECORD.pack(len(item)))
-            parts.append(item)  # type: ignore[arg-type]
+            # Decoded on the reader thread: store the wire form again (slow path).
+            record = item if isinstance(item, bytes) else _encode_event(item)
+            parts.append(_RECORD.pack(len(record)))
+            parts.append(record)
         data = b"".join(parts)
         view = memoryview(data)
         while view:
