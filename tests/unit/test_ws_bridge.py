@@ -814,3 +814,33 @@ def test_receive_timeout_raises_timeout_error(make_peer, open_transport) -> None
     source.receive(5 * UNIT)
     with pytest.raises(StreamTimeoutError):
         source.receive(0.1 * UNIT)
+
+
+def test_request_during_crawl_is_refused(make_peer, open_transport) -> None:
+    """request() while a crawl streams on the connection raises RuntimeError."""
+    peer = make_peer(lambda conn: conn.pump(2 * UNIT))
+    transport = open_transport(peer)
+    transport.open_crawl(["https://a.example/"], None)
+    with pytest.raises(RuntimeError, match="crawl is streaming"):
+        transport.request("ping", timeout=0.1 * UNIT)
+
+
+def test_source_close_abandons_request_and_reconnects(make_peer, open_transport) -> None:
+    """Closing an unfinished crawl closes its socket; the next crawl gets a new one."""
+    def script(conn: PeerConnection) -> None:
+        conn.wait_text()
+        conn.send(wire("metadata", total_urls=3))
+        conn.pump(2 * UNIT)
+
+    peer = make_peer(script)
+    transport = open_transport(peer)
+    source = transport.open_crawl(["https://a.example/"], None)
+    assert [source.receive(5 * UNIT).event_type for _ in range(2)] == ["welcome", "metadata"]
+    source.close()
+    with pytest.raises(StreamConnectionError, match="stream closed"):
+        source.receive(0.1 * UNIT)
+    peer.conn.wait_eof()
+    assert peer.conn.eof  # the abandoned socket was closed
+    again = transport.open_crawl(["https://a.example/"], None)
+    assert again.receive(5 * UNIT).event_type == "welcome"
+    assert len(peer.connections) == 2
