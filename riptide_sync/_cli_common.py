@@ -40,7 +40,7 @@ def examples_parser(
 def error_line(exc: BaseException, base_url: str | None = None) -> str:
     """Say what went wrong in one line, with a hint when one helps."""
     text = " ".join(str(exc).split())
-    if isinstance(exc, AuthenticationError):
+    if isinstance(exc, AuthenticationError) or "HTTP 401" in text or "HTTP 403" in text:
         return f"{text}; pass --api-key or set RIPTIDE_API_KEY"
     if "Connection refused" in text or "connection refused" in text:
         where = base_url or "the server"

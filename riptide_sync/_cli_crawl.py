@@ -96,7 +96,9 @@ def add_crawl_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument("--concurrency", type=int, metavar="N",
                         help="pages the server fetches at once for this crawl")
     parser.add_argument("--timeout-secs", type=float, metavar="SECONDS",
-                        help="the server's per-URL time limit")
+                        help="the per-URL time the client allows before it counts the stream "
+                             "as stalled and resumes it (client-side only: the server's per-URL "
+                             "limit is fixed)")
     parser.add_argument("--retry", type=int, metavar="ATTEMPTS", default=None,
                         help="attempts per request in all, resuming after a lost connection "
                              "(default: 4; 1 = no resume)")
