@@ -395,7 +395,9 @@ class RichDisplay:
             TextColumn,
             TimeElapsedColumn,
         )
+        from rich.text import Text
 
+        self._text = Text
         self.tally = tally
         self.out = out
         self.console = console
@@ -424,22 +426,18 @@ class RichDisplay:
         self.progress.stop()
 
     def result(self, line: str, ok: bool) -> None:
-        from rich.text import Text
-
         tally = self.tally
         above = self.out is not None and self._out_is_terminal
         # Refresh at once when a line goes above the bar, which is redrawn from its last render.
         self.progress.update(self.task, completed=tally.completed, ok=f"{tally.success_rate:.0%} ok",
                              rate=f"{tally.rate:.1f}/s", eta=tally.eta(), refresh=above)
         if above:
-            self.console.print(Text(line, style="" if ok else "red"), soft_wrap=True)
+            self.console.print(self._text(line, style="" if ok else "red"), soft_wrap=True)
         elif self.out is not None:
             print(line, file=self.out, flush=True)
 
     def message(self, text: str, style: str = "") -> None:
-        from rich.text import Text
-
-        self.console.print(Text(text, style=style), soft_wrap=True)
+        self.console.print(self._text(text, style=style), soft_wrap=True)
 
 
 def make_stderr_console() -> Any:
@@ -598,8 +596,9 @@ def _on_result(event: Any, urls: list[str], tally: Tally, sink: JsonLinesSink | 
     index = event.data["index"]
     url = urls[index] if 0 <= index < len(urls) else event.data.get("result", {}).get("url", "?")
     result: CrawlResult = event.result
-    ok = result.error is None
-    reason = "" if ok else f"{result.error.error_type}: {' '.join(result.error.message.split())}"
+    error = result.error
+    ok = error is None
+    reason = "" if error is None else f"{error.error_type}: {' '.join(error.message.split())}"
     tally.add(ok, url, reason)
     if sink is not None:
         sink.add(index, url, event.data.get("result") or {}, ok)

@@ -271,6 +271,14 @@ def test_crawl_uses_env_base_url(server, monkeypatch, capsys):
     assert "1 ok" in capsys.readouterr().err
 
 
+def test_crawl_uses_default_server_when_it_answers(server, monkeypatch, capsys):
+    """No server configured: the default is used when it answers /healthz, nothing embedded."""
+    monkeypatch.setattr(_cli_crawl, "DEFAULT_BASE_URL", server.base_url)
+    assert main(["crawl", "--embedded", fast_demo_urls(server, 1)[0]]) == 0
+    err = capsys.readouterr().err
+    assert "embedded" not in err and "1 ok" in err
+
+
 def test_crawl_embedded_starts_local_server_when_none_answers(server, monkeypatch, capsys):
     """No server configured and none on the default: --embedded starts one and crawls through it."""
     monkeypatch.setattr(_cli_crawl, "DEFAULT_BASE_URL", closed_port_url())
