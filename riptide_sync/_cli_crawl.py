@@ -309,8 +309,11 @@ class Tally:
     ok: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     """(URL, reason) of each failed result."""
+    indices: set[int] = field(default_factory=set)
+    """Positions in the URL list that have their result."""
 
-    def add(self, ok: bool, url: str, reason: str) -> None:
+    def add(self, index: int, ok: bool, url: str, reason: str) -> None:
+        self.indices.add(index)
         self.completed += 1
         if ok:
             self.ok += 1
@@ -553,6 +556,7 @@ def _crawl(args: argparse.Namespace, base_url: str, urls: list[str], options: Cr
     width = len(str(len(urls) - 1))
     outcome = EXIT_OK
     note: str | None = None
+    last_error = ""
     try:
         with client, display:
             stream = getattr(client.streaming, TRANSPORT_METHODS[args.transport])(urls, options)
@@ -565,8 +569,8 @@ def _crawl(args: argparse.Namespace, base_url: str, urls: list[str], options: Cr
                     if event.event_type == "result":
                         _on_result(event, urls, tally, sink, display, width)
                     elif event.event_type == "error":
-                        display.message(f"server error event: {event.data.get('error_type')}: "
-                                        f"{event.data.get('message')}", "yellow")
+                        last_error = f"{event.data.get('error_type')}: {event.data.get('message')}"
+                        display.message(f"server error event: {last_error}", "yellow")
     except KeyboardInterrupt:
         outcome = EXIT_INTERRUPTED
         note = f"interrupted after {tally.completed} of {tally.total} results"
@@ -579,9 +583,18 @@ def _crawl(args: argparse.Namespace, base_url: str, urls: list[str], options: Cr
     except RipTideError as exc:
         outcome = EXIT_FAILED
         note = (f"{error_line(exc, base_url)} (after {tally.completed} of {tally.total} results)")
+    except OSError as exc:  # after RipTideError: its connection/timeout errors are OSErrors too
+        outcome = EXIT_FAILED
+        note = f"cannot write the output: {exc} (after {tally.completed} of {tally.total} results)"
     finally:
         if sink is not None:
             sink.close()
+    if note is None and tally.completed < tally.total:  # safety net: the stream ended early
+        outcome = EXIT_FAILED
+        missing = [url for index, url in enumerate(urls) if index not in tally.indices]
+        why = f": {' '.join(last_error.split())}" if last_error else ""
+        note = (f"stream incomplete: {len(missing)} of {tally.total} URLs have no result (the "
+                f"stream ended early{why})\n" + "\n".join(f"  missing: {url}" for url in missing[:20]))
     if note is not None:
         written = f"; {sink.describe()}" if sink is not None else ""
         first, _, rest = note.partition("\n")
@@ -599,7 +612,7 @@ def _on_result(event: Any, urls: list[str], tally: Tally, sink: JsonLinesSink | 
     error = result.error
     ok = error is None
     reason = "" if error is None else f"{error.error_type}: {' '.join(error.message.split())}"
-    tally.add(ok, url, reason)
+    tally.add(index, ok, url, reason)
     if sink is not None:
         sink.add(index, url, event.data.get("result") or {}, ok)
     display.result(result_line(index, url, result, width), ok)

@@ -212,6 +212,16 @@ def test_crawl_incomplete_stream_names_missing_urls(make_server, tmp_path, capsy
         assert (f"missing: {url}" in err) == (url not in written)
 
 
+def test_crawl_stream_ended_by_error_event_exits_1(make_server, capsys):
+    """A crawl the server refuses with an error event (too many URLs): exit 1, reason and URLs named."""
+    srv = make_server(max_urls_per_request=2)
+    urls = srv.article_urls()[:3]
+    assert main(["crawl", "--base-url", srv.base_url, *urls]) == 1
+    err = capsys.readouterr().err
+    assert "stream incomplete: 3 of 3 URLs have no result (the stream ended early: validation_error" in err
+    assert all(f"missing: {url}" in err for url in urls)
+
+
 def test_crawl_connection_refused_exits_1(capsys):
     """An explicit base URL where nothing listens: exit 1, the URLs reported missing, no traceback."""
     base = closed_port_url()
