@@ -252,6 +252,11 @@ class Peer:
             time.sleep(MS)
         return self.connections[0]
 
+    def join_handlers(self) -> None:
+        """Wait for every connection handled so far to be finished and closed."""
+        for thread in list(self._threads):
+            thread.join(5 * UNIT)
+
     def stop(self) -> None:
         self._stop.set()
         self.listener.close()
@@ -584,10 +589,13 @@ def test_malformed_frame_becomes_error_event(make_peer, open_transport) -> None:
 
 def test_oversize_message_closes_with_1009(make_peer, open_transport) -> None:
     """A message over max_message_size ends the stream with a clear error and close 1009."""
+    seen = threading.Event()
+
     def script(conn: PeerConnection) -> None:
         conn.wait_text()
         conn.send("x" * 5000)
-        conn.pump(1 * UNIT)
+        conn.wait_eof()
+        seen.set()
 
     peer = make_peer(script)
     transport = open_transport(peer, max_message_size=4096)
@@ -595,7 +603,7 @@ def test_oversize_message_closes_with_1009(make_peer, open_transport) -> None:
     source.receive(5 * UNIT)
     with pytest.raises(ProtocolViolationError, match="max_message_size=4096"):
         source.receive(5 * UNIT)
-    peer.conn.wait_eof()
+    assert seen.wait(5 * UNIT)
     assert peer.conn.proto.close_rcvd is not None and peer.conn.proto.close_rcvd.code == 1009
 
 
@@ -681,13 +689,14 @@ def test_open_close_cycles_leak_nothing(make_peer) -> None:
         t = WebSocketTransport(cfg, StreamStats(), url=peer.url)
         t.open_crawl(["https://a.example/"], None).receive(5 * UNIT)
         t.close()
-    time.sleep(0.1 * UNIT)
+    peer.join_handlers()  # the peer lives in this process: its sockets count too
     fds = _fd_count()
     for _ in range(100):
         transport = WebSocketTransport(cfg, StreamStats(), url=peer.url)
         assert transport.open_crawl(["https://a.example/"], None).receive(5 * UNIT).event_type == "welcome"
         transport.close()
     assert bridge_threads() == []
+    peer.join_handlers()
     assert _fd_count() <= fds
 
 
@@ -827,10 +836,14 @@ def test_request_during_crawl_is_refused(make_peer, open_transport) -> None:
 
 def test_source_close_abandons_request_and_reconnects(make_peer, open_transport) -> None:
     """Closing an unfinished crawl closes its socket; the next crawl gets a new one."""
+    closed = threading.Event()
+
     def script(conn: PeerConnection) -> None:
         conn.wait_text()
         conn.send(wire("metadata", total_urls=3))
-        conn.pump(2 * UNIT)
+        conn.wait_eof()
+        if conn.eof:
+            closed.set()
 
     peer = make_peer(script)
     transport = open_transport(peer)
@@ -839,8 +852,7 @@ def test_source_close_abandons_request_and_reconnects(make_peer, open_transport)
     source.close()
     with pytest.raises(StreamConnectionError, match="stream closed"):
         source.receive(0.1 * UNIT)
-    peer.conn.wait_eof()
-    assert peer.conn.eof  # the abandoned socket was closed
+    assert closed.wait(5 * UNIT)  # the abandoned socket was closed
     again = transport.open_crawl(["https://a.example/"], None)
     assert again.receive(5 * UNIT).event_type == "welcome"
     assert len(peer.connections) == 2
