@@ -583,6 +583,8 @@ def _crawl(args: argparse.Namespace, base_url: str, urls: list[str], options: Cr
     except RipTideError as exc:
         outcome = EXIT_FAILED
         note = (f"{error_line(exc, base_url)} (after {tally.completed} of {tally.total} results)")
+    except BrokenPipeError:
+        raise  # the reader went away (``| head``): cli.main ends quietly
     except OSError as exc:  # after RipTideError: its connection/timeout errors are OSErrors too
         outcome = EXIT_FAILED
         note = f"cannot write the output: {exc} (after {tally.completed} of {tally.total} results)"
