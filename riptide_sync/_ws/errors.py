@@ -3,11 +3,8 @@
 websocket-client, ``socket`` and ``ssl`` exceptions, and the frame parser's
 :class:`~riptide_sync._ws.frames.FrameError`, are translated here, most specific first::
 
-    WebSocketBadStatusException 401/403       -> AuthenticationError
-                                429/503       -> RateLimitError (.retry_after)
-                                404           -> NotFoundError
-                                other 5xx     -> ServerError
-                                anything else -> APIError
+    WebSocketBadStatusException               -> APIError subclass by status, as for
+                                                 HTTP (riptide_sync.protocol.errors)
     MessageTooBig                             -> ProtocolViolationError (close 1009)
     FrameError, bad handshake headers         -> ProtocolViolationError
     timeouts (socket, websocket-client)       -> StreamTimeoutError
@@ -20,30 +17,25 @@ crosses from the reader thread), so ``__cause__`` always holds what really happe
 from __future__ import annotations
 
 import contextlib
-import email.utils
-import json
+import datetime
 import socket
 import ssl
-import time
 from typing import Any, Iterator
 
 import websocket
 
 from ..exceptions import (
     APIError,
-    AuthenticationError,
-    NotFoundError,
     ProtocolViolationError,
-    RateLimitError,
     RipTideError,
-    ServerError,
     StreamConnectionError,
     StreamingError,
     StreamTimeoutError,
 )
+from ..protocol.errors import api_error
 from .frames import FrameError
 
-__all__ = ["map_exception", "translate", "parse_retry_after", "status_error"]
+__all__ = ["map_exception", "translate", "status_error"]
 
 _BODY_EXCERPT = 500
 
@@ -95,75 +87,27 @@ def translate(*, url: str, during: str) -> Iterator[None]:
         raise map_exception(exc, url=url, during=during) from exc
 
 
-def status_error(status: int, headers: dict[str, Any], body: bytes | None, url: str) -> APIError:
-    """The APIError subclass for a rejected handshake (PROTOCOL.md §1.1, §6).
+def status_error(
+    status: int,
+    headers: dict[str, Any],
+    body: bytes | None,
+    url: str,
+    *,
+    now: datetime.datetime | None = None,
+) -> APIError:
+    """The APIError subclass for a rejected handshake (PROTOCOL.md §1.1, §6), by the same
+    rules as an HTTP error response (:mod:`riptide_sync.protocol.errors`).
 
-    ``headers`` keys are lower case (websocket-client lower-cases them).
+    ``headers`` keys are lower case (websocket-client lower-cases them); ``now`` is the
+    current time for an HTTP-date ``Retry-After`` (None: the clock).
     """
-    decoded: Any = None
-    message = ""
-    error_type = None
-    if body:
-        text = body.decode("utf-8", "replace")
-        try:
-            decoded = json.loads(text)
-        except ValueError:
-            decoded = text
-            message = text.strip()[:_BODY_EXCERPT]
-        if isinstance(decoded, dict):
-            err = decoded.get("error", decoded.get("message"))
-            if isinstance(err, dict):
-                message = str(err.get("message") or err)
-                error_type = err.get("type") or err.get("error_type")
-            elif err is not None:
-                message = str(err)
-            else:
-                message = text[:_BODY_EXCERPT]
-    if not message:
-        message = f"the server refused the WebSocket handshake on {url}"
-    kwargs: dict[str, Any] = {
-        "status_code": status,
-        "error_type": error_type if isinstance(error_type, str) else None,
-        "request_id": headers.get("x-request-id"),
-        "body": decoded,
-    }
-    if status in (401, 403):
-        return AuthenticationError(message, **kwargs)
-    if status in (429, 503):
-        return RateLimitError(message, retry_after=parse_retry_after(headers), **kwargs)
-    if status == 404:
-        return NotFoundError(message, **kwargs)
-    if status >= 500:
-        return ServerError(message, **kwargs)
-    return APIError(message, **kwargs)
-
-
-def parse_retry_after(headers: dict[str, Any], now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` (seconds or HTTP date).
-
-    Returns None when neither header is present or readable; never negative.
-    """
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            return max(0.0, float(value) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = str(value).strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return api_error(
+        status,
+        headers,
+        body or b"",
+        reason=f"the server refused the WebSocket handshake on {url}",
+        now=now or datetime.datetime.now(datetime.timezone.utc),
+    )
 
 
 def _reason(exc: BaseException) -> str:

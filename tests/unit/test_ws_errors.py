@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import socket
 import ssl
@@ -10,7 +11,7 @@ import pytest
 import websocket
 
 from riptide_sync._ws.connection import proxy_options, sslopt_for
-from riptide_sync._ws.errors import map_exception, parse_retry_after, status_error, translate
+from riptide_sync._ws.errors import map_exception, status_error, translate
 from riptide_sync._ws.frames import MessageTooBig
 from riptide_sync.exceptions import (
     APIError,
@@ -22,6 +23,7 @@ from riptide_sync.exceptions import (
 )
 
 NOW = 1_762_516_800.0
+NOW_DT = datetime.datetime.fromtimestamp(NOW, datetime.timezone.utc)
 
 
 @pytest.mark.parametrize(
@@ -30,15 +32,17 @@ NOW = 1_762_516_800.0
         ({}, None),
         ({"retry-after": "7"}, 7.0),
         ({"retry-after": "1.5"}, 1.5),
-        ({"retry-after": "-3"}, 0.0),
+        ({"retry-after": "-3"}, None),
         ({"retry-after": email.utils.formatdate(NOW + 30, usegmt=True)}, 30.0),
         ({"retry-after": "soon"}, None),
         ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
     ],
 )
 def test_errors_retry_after_parsed(headers, expected) -> None:
-    """Retry-After in seconds, as an HTTP date, or in ms (preferred) is read as seconds."""
-    assert parse_retry_after(headers, now=NOW) == expected
+    """A rejected handshake reads Retry-After as HTTP does: seconds, HTTP date, or ms (preferred)."""
+    error = status_error(429, headers, None, "ws://h/crawl/ws", now=NOW_DT)
+    assert isinstance(error, RateLimitError)
+    assert error.retry_after == expected
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,199 @@
+"""Error responses into exceptions: pure, shared by the HTTP and WebSocket transports.
+
+An error status (an HTTP response, or a rejected WebSocket handshake) becomes an
+:class:`~riptide_sync.exceptions.APIError` subclass::
+
+    401, 403   -> AuthenticationError   (never retried)
+    404        -> NotFoundError
+    429, 503   -> RateLimitError        (.retry_after from retry-after-ms / Retry-After)
+    other 5xx  -> ServerError
+    other      -> APIError
+
+Every error body shape the server sends is read (PROTOCOL.md §6): ``{"error": "..."}``
+(with or without ``message``), ``{"error": {"type", "message", ...}}``, plain text (axum's
+400/415/422), an SSE or NDJSON error body on a 500 (§2.1, §3), and an empty body (408).
+No clock is read here: callers pass ``now`` for the HTTP-date form of ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import http.client
+import json
+import math
+from typing import Any, Mapping
+
+from ..exceptions import (
+    APIError,
+    AuthenticationError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+)
+from .ndjson import error_fields
+from .sse import SSEDecoder
+
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "MAX_ERROR_BODY",
+    "parse_retry_after",
+    "retry_after_from",
+    "api_error",
+]
+
+MAX_RETRY_AFTER = 3600.0
+"""Sanity cap on a parsed ``Retry-After``, in seconds. The retry policy applies its own,
+lower ceiling (``RetryPolicy.max_retry_after``); this one only keeps absurd values finite."""
+
+MAX_ERROR_BODY = 64 * 1024
+"""Bytes of an error response body read and kept, at most."""
+
+_MESSAGE_EXCERPT = 500
+
+
+def parse_retry_after(value: str | None, *, now: datetime.datetime) -> float | None:
+    """Parse a ``Retry-After`` header value into seconds to wait (RFC 9110 §10.2.3).
+
+    Args:
+        value: delta-seconds (``"60"``; a decimal is tolerated) or an HTTP date
+            (``"Wed, 21 Oct 2015 07:28:00 GMT"``).
+        now: the current time, for the HTTP-date form (timezone-aware).
+
+    Returns:
+        Seconds, capped at :data:`MAX_RETRY_AFTER`; a date in the past gives 0.0. None for
+        a missing, empty, negative, non-finite or unparseable value.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds) or seconds < 0:
+            return None
+        return min(seconds, MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None:  # pragma: no cover - older Pythons returned None
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    seconds = (when - now).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _parse_retry_after_ms(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        millis = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(millis) or millis < 0:
+        return None
+    return min(millis / 1000.0, MAX_RETRY_AFTER)
+
+
+def retry_after_from(
+    headers: Mapping[str, str], body: Any = None, *, now: datetime.datetime
+) -> float | None:
+    """Seconds to wait that a 429/503 response asks for, or None.
+
+    ``retry-after-ms`` wins when valid (the precise form, as openai reads it), then
+    ``Retry-After``, then the auth lockout body's ``retry_after_seconds`` (PROTOCOL.md §7.2).
+    ``headers`` must answer lower-case names (requests' case-insensitive headers do;
+    websocket-client lower-cases them).
+    """
+    seconds = _parse_retry_after_ms(headers.get("retry-after-ms"))
+    if seconds is None:
+        seconds = parse_retry_after(headers.get("retry-after"), now=now)
+    if seconds is None and isinstance(body, dict):
+        fallback = body.get("retry_after_seconds")
+        if isinstance(fallback, (int, float)) and not isinstance(fallback, bool):
+            seconds = parse_retry_after(str(fallback), now=now)
+    return seconds
+
+
+def _decode_body(body: bytes, content_type: str) -> tuple[Any, str | None, str | None]:
+    """Return ``(decoded body, error_type, message)`` from any error body shape."""
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return None, None, None
+    if "event-stream" in content_type or text.startswith(("event:", "data:")):
+        # SSE 500 body (§3): event: error / data: {"error": {...}}.
+        decoder = SSEDecoder()
+        for sse in decoder.feed(body + b"\n\n"):
+            try:
+                obj = json.loads(sse.data)
+            except ValueError:
+                continue
+            error_type, message = error_fields(obj)
+            if error_type is not None or message is not None:
+                return obj, error_type, message
+        return text, None, text[:_MESSAGE_EXCERPT]
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        # NDJSON 500 body (§2.1) has one line; a longer body may have more.
+        first = text.split("\n", 1)[0].strip()
+        try:
+            obj = json.loads(first) if first != text else None
+        except (ValueError, RecursionError):
+            obj = None
+        if not isinstance(obj, dict):
+            return text, None, text[:_MESSAGE_EXCERPT]
+    if isinstance(obj, dict):
+        error_type, message = error_fields(obj)
+        return obj, error_type, message
+    return obj, None, text[:_MESSAGE_EXCERPT]
+
+
+def api_error(
+    status_code: int,
+    headers: Mapping[str, str],
+    body: bytes = b"",
+    *,
+    reason: str | None = None,
+    now: datetime.datetime,
+) -> APIError:
+    """Build the exception for an error response (status >= 400, or any unexpected status).
+
+    Args:
+        status_code: the HTTP status.
+        headers: the response headers, answering lower-case names.
+        body: the raw body (at most :data:`MAX_ERROR_BODY` bytes are looked at).
+        reason: the status line's reason phrase, used when the body has no message.
+        now: the current time, for an HTTP-date ``Retry-After``.
+
+    Returns:
+        The :class:`~riptide_sync.exceptions.APIError` subclass for the status, carrying
+        ``status_code``, the server's ``message`` and ``error_type``, ``request_id`` (the
+        ``X-Request-ID`` header) and ``body`` (decoded JSON when it was JSON, else text).
+    """
+    decoded, error_type, message = _decode_body(
+        body[:MAX_ERROR_BODY], headers.get("content-type") or ""
+    )
+    if not message:
+        message = reason or http.client.responses.get(status_code) or f"HTTP {status_code}"
+    kwargs: dict[str, Any] = {
+        "status_code": status_code,
+        "error_type": error_type,
+        "request_id": headers.get("x-request-id"),
+        "body": decoded,
+    }
+    if status_code in (401, 403):
+        return AuthenticationError(message, **kwargs)
+    if status_code == 404:
+        return NotFoundError(message, **kwargs)
+    if status_code in (429, 503):
+        return RateLimitError(message, retry_after=retry_after_from(headers, decoded, now=now), **kwargs)
+    if status_code >= 500:
+        return ServerError(message, **kwargs)
+    return APIError(message, **kwargs)
