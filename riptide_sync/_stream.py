@@ -13,13 +13,13 @@ import dataclasses
 import os
 import threading
 import time
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Generator, Iterator, Protocol
 
 from ._checkpoint import Checkpoint
 from .exceptions import APIError, IncompleteStreamError, ResultsDroppedError, StreamingError
 from .models import StreamingResult
 from .protocol.envelope import MALFORMED_MESSAGE
-from .protocol.session import CrawlSession, ResultRejected
+from .protocol.session import CrawlSession, RequestPlan, ResultRejected
 from .retry import RetryPolicy, RetryTracker, is_retryable
 
 __all__ = ["StreamStats", "EventSource", "Transport", "CrawlStream"]
@@ -341,8 +341,8 @@ class _StreamCore:
         yield summary
 
     def _read_request(
-        self, plan: Any, source: EventSource, summaries: list[dict[str, Any]]
-    ) -> Iterator[StreamingResult]:
+        self, plan: RequestPlan, source: EventSource, summaries: list[dict[str, Any]]
+    ) -> Generator[StreamingResult, None, str | StreamingError]:
         """Yield one request's events; return "done", "refused", or the exception that
         ended it early (a lost connection, a stall)."""
         session = self.session
