@@ -347,9 +347,13 @@ class _StreamCore:
         ended it early (a lost connection, a stall)."""
         session = self.session
         answered = False  # the server accepted this request (metadata or a result came)
+        # Positions of this plan still without a result, counted once and then kept
+        # up to date: only this request can deliver them (one request in flight at a
+        # time), so a per-event rescan of the plan (O(n) each, O(n^2) per request) is
+        # not needed.
+        pending = sum(1 for i in plan.indices if not session.is_delivered(i))
         while True:
-            all_in = not any(not session.is_delivered(i) for i in plan.indices)
-            timeout = self.summary_timeout if all_in else self.progress_timeout
+            timeout = self.summary_timeout if not pending else self.progress_timeout
             try:
                 event = source.receive(timeout)
             except StreamingError as exc:
@@ -367,6 +371,7 @@ class _StreamCore:
                 if data is None:
                     self.stats.duplicates_suppressed += 1
                     continue
+                pending -= 1
                 self.stats.results += 1
                 if self.checkpoint is not None:
                     self.checkpoint.append(data["index"], data.get("result") or {})
