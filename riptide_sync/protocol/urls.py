@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -11,6 +12,17 @@ __all__ = ["validate_urls", "validate_base_url", "websocket_url"]
 
 MAX_URL_BYTES = 2048
 """The server's per-URL length limit (PROTOCOL.md §6.1 rule 3)."""
+
+# Whitespace or a C0 control character. For str patterns ``\s`` is exactly the set of
+# ``str.isspace()`` (both are Py_UNICODE_ISSPACE): one C-level scan per URL.
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
+
+# The common shape, accepted without urlsplit (a hot path: 100,000 URLs took 1.1 s):
+# lower-case http(s), a plain host name or IPv4 address, an optional port of 1-5 digits
+# (range-checked below), then path/query/fragment. Anything else (userinfo, IPv6,
+# upper-case scheme, odd characters in the host) takes the full check, so the answers
+# are the same as urlsplit's.
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9._~-]+(?::(\d{1,5}))?(?:[/?#].*)?", re.DOTALL)
 
 
 def validate_urls(urls: Any) -> list[str]:
@@ -62,8 +74,11 @@ def url_problem(url: Any) -> str | None:
         return "expected an absolute http(s) URL without surrounding spaces"
     if len(url.encode("utf-8")) > MAX_URL_BYTES:
         return f"longer than {MAX_URL_BYTES} bytes"
-    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+    if _SPACE_OR_CONTROL.search(url):
         return "contains whitespace or control characters"
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is not None and (plain.group(1) is None or int(plain.group(1)) <= 65535):
+        return None
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
