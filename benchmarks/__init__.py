@@ -1,0 +1,1 @@
+"""riptide_sync benchmarks: ``python -m benchmarks`` (see benchmarks/README.md)."""
