@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -52,7 +53,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app.router.add_get("/demo/", _demo_page)
     app.router.add_get("/demo/{path:.*}", _demo_page)
 
-    async def lifecycle(app: web.Application) -> object:
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await state.crawler.start()
         yield
         state.closing = True

@@ -63,7 +63,8 @@ class SqliteCache(MemoryCache):
 
     def __len__(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM cache").fetchone()[0]
+            count: int = self._db.execute("SELECT COUNT(*) FROM cache").fetchone()[0]
+            return count
 
     def close(self) -> None:
         """Close the database file."""

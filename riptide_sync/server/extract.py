@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 import lxml.html
 import trafilatura
+from trafilatura.settings import Document
 from trafilatura.xml import xmltotxt
 
 GATE_HI_THRESHOLD = 0.7
@@ -110,9 +111,11 @@ def extract_html(url: str, final_url: str, html: str) -> tuple[dict[str, Any], f
         doc["media"] = _absolute_links(tree, final_url, "//img/@src")
         lang = tree.xpath("string(/html/@lang)")
         doc["language"] = lang.split("-")[0].lower() or None if lang else None
-    result = trafilatura.bare_extraction(
+    extracted = trafilatura.bare_extraction(
         html, url=final_url, with_metadata=True, include_formatting=True,
         include_links=False, output_format="python")
+    # A dict only with as_dict=True, which we do not pass: narrow to the Document.
+    result = extracted if isinstance(extracted, Document) else None
     if result is not None and result.body is not None:
         markdown = (xmltotxt(result.body, include_formatting=True) or "").strip()
         text = (xmltotxt(result.body, include_formatting=False) or "").strip()

@@ -77,7 +77,9 @@ async def _start(config: ServerConfig) -> tuple[web.AppRunner, RunningServer]:
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     await site.start()
     server = site._server  # The asyncio server, to read the port bound for port=0.
-    assert server is not None and server.sockets
+    # aiohttp types _server as AbstractServer, which has no .sockets; loop.create_server
+    # returns an asyncio.Server.
+    assert isinstance(server, asyncio.Server) and server.sockets
     port = server.sockets[0].getsockname()[1]
     return runner, RunningServer(config, app[STATE], port)
 

@@ -188,12 +188,14 @@ class CrawlRequest:
     @property
     def cache_mode(self) -> str:
         """``options.cache_mode``, default ``read_through`` (§5.2)."""
-        return (self.options or {}).get("cache_mode", "read_through")
+        mode: str = (self.options or {}).get("cache_mode", "read_through")  # str: parse_crawl_body checked it
+        return mode
 
     @property
     def concurrency(self) -> int:
         """``options.concurrency``, default 16; used by batch only (§4)."""
-        return (self.options or {}).get("concurrency", 16)
+        concurrency: int = (self.options or {}).get("concurrency", 16)  # int: parse_crawl_body checked it
+        return concurrency
 
     @property
     def skip_extraction(self) -> bool:
