@@ -45,6 +45,8 @@ class ClientConfig:
     environment for HTTP calls)."""
     max_urls_per_request: int = 100
     """The server's per-request URL limit (PROTOCOL.md §6.1); longer lists are chunked."""
+    parallel: int = 2
+    """Chunks of a long list sent at once, each on its own connection (1: in sequence)."""
     user_agent: str = USER_AGENT
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import queue
 import threading
 import time
 from typing import Any, Callable, Generator, Iterator, Protocol
@@ -135,11 +136,27 @@ class CrawlStream:
 
     ``close()`` is idempotent and may be called from any thread; leaving a ``for`` loop
     with ``break`` closes the stream when it is collected (at once in CPython).
+
+    Args:
+        make_transport: makes one transport per connection the stream needs (one, or
+            ``parallel`` for long lists); each shares ``stats``.
+        urls: the caller's URLs, already validated.
+        options: the wire ``options`` object, or None.
+        stats: the counters to update.
+        on_message: called with each event before it is yielded, or None.
+        max_urls_per_request: the most URLs one request carries.
+        progress_timeout: seconds without any event before a request counts as
+            stalled; None waits for ever.
+        retry: the resume policy; None means no resume.
+        checkpoint: a JSON Lines file of delivered results, or None.
+        parallel: requests (connections) in flight at once; with more than one, the
+            wire counters of ``stats`` are updated by several reader threads and may
+            under-count slightly.
     """
 
     def __init__(
         self,
-        transport: Transport,
+        make_transport: Callable[[], Transport],
         urls: list[str],
         options: dict[str, Any] | None,
         *,
@@ -149,11 +166,12 @@ class CrawlStream:
         progress_timeout: float | None = None,
         retry: RetryPolicy | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
+        parallel: int = 1,
     ) -> None:
         # The iterator state lives in _StreamCore, which holds no reference back to this
         # handle: when the caller drops the handle (break), __del__ runs at once and closes.
         self._core = _StreamCore(
-            transport,
+            make_transport,
             urls,
             options,
             stats,
@@ -161,6 +179,7 @@ class CrawlStream:
             progress_timeout,
             retry if retry is not None else RetryPolicy(max_attempts=1),
             Checkpoint(checkpoint, urls) if checkpoint is not None else None,
+            parallel,
         )
         self._on_message = on_message
         self.stats = stats
@@ -239,17 +258,39 @@ def progress_deadline(timeout_secs: float | None) -> float:
     return (timeout_secs if timeout_secs is not None else SERVER_PER_URL_LIMIT) + PROGRESS_GRACE
 
 
+class _Lane:
+    """One connection's worth of the stream: its transport and the request it carries."""
+
+    __slots__ = ("transport", "plan", "source", "pending", "answered", "pump")
+
+    def __init__(self, transport: Transport | None) -> None:
+        self.transport = transport
+        self.plan: RequestPlan | None = None
+        self.source: EventSource | None = None
+        self.pending = 0  # positions of the plan still without a result
+        self.answered = False  # the server accepted the request (metadata or a result came)
+        self.pump: threading.Thread | None = None
+
+
+_HANDOFF_SIZE = 64
+"""Events the pump threads of a parallel stream may hold for the consumer at once; beyond
+it they wait, and the transports' own bounded queues (and overflow policy) take over."""
+
+
 class _StreamCore:
     """The iteration of one logical stream; see :class:`CrawlStream`.
 
-    The loop: plan a request for the positions still missing (at most the server's limit),
-    open it, read its events until its summary; on a lost connection, a stall or a summary
-    that falls short, wait as the retry policy says and ask again for what is missing.
+    The loop: plan requests for the positions still missing (at most the server's limit
+    each, up to ``parallel`` at once, one per connection), read their events until their
+    summaries; on a lost connection, a stall or a summary that falls short, wait as the
+    retry policy says and ask again for what is missing. With ``parallel`` 1 the consumer
+    reads the one request directly; with more, one pump thread per request reads its
+    source into a small shared hand-off.
     """
 
     def __init__(
         self,
-        transport: Transport,
+        make_transport: Callable[[], Transport],
         urls: list[str],
         options: dict[str, Any] | None,
         stats: StreamStats,
@@ -257,8 +298,11 @@ class _StreamCore:
         receive_timeout: float | None,
         retry: RetryPolicy,
         checkpoint: Checkpoint | None,
+        parallel: int,
     ) -> None:
-        self.transport = transport
+        self.make_transport = make_transport
+        self.transport = make_transport()
+        """The first lane's transport (names the stream, holds the session id)."""
         self.options = options
         self.stats = stats
         self.progress_timeout = receive_timeout
@@ -269,9 +313,13 @@ class _StreamCore:
         self.checkpoint = checkpoint
         done = checkpoint.load() if checkpoint is not None else None
         self.session = CrawlSession(urls, max_per_request=max_urls_per_request, done=done)
+        self.lanes = [_Lane(self.transport)] + [_Lane(None) for _ in range(parallel - 1)]
         self.closed = False
         self._closed_event = threading.Event()
         self._close_lock = threading.Lock()
+        self._handoff: queue.Queue[
+            tuple[_Lane, EventSource, StreamingResult | BaseException]
+        ] = queue.Queue(_HANDOFF_SIZE)
         self.events: Iterator[StreamingResult] = self._run()
 
     def close(self) -> None:
@@ -281,10 +329,18 @@ class _StreamCore:
             self.closed = True
         self._closed_event.set()
         try:
-            self.transport.close()
+            for lane in self.lanes:
+                if lane.transport is not None:
+                    lane.transport.close()  # wakes a pump blocked in receive()
+            current = threading.current_thread()
+            for lane in self.lanes:
+                if lane.pump is not None and lane.pump is not current:
+                    lane.pump.join(1.0)
         finally:
             if self.checkpoint is not None:
                 self.checkpoint.close()
+
+    # --- the loop -------------------------------------------------------------------------
 
     def _run(self) -> Iterator[StreamingResult]:
         session = self.session
@@ -292,128 +348,201 @@ class _StreamCore:
         summaries: list[dict[str, Any]] = []
         self._sent_welcome = self._sent_metadata = False
         tracker = RetryTracker(self.retry)
-        resuming = False
+        completed_at_failure = session.completed
         while not self.closed:
-            plan = session.next_request()
-            if plan is None:
+            for lane in self.lanes:  # give every idle lane a request
+                while lane.plan is None and not self.closed:
+                    plan = session.next_request()
+                    if plan is None:
+                        break
+                    try:
+                        self._open(lane, plan)
+                    except (StreamingError, APIError) as exc:
+                        session.release(plan)
+                        if self.closed:
+                            return
+                        completed_at_failure = self._after_failure(
+                            tracker, exc, completed_at_failure
+                        )
+            active = [lane for lane in self.lanes if lane.plan is not None]
+            if not active:
                 break
-            if resuming:
-                self.stats.reconnects += 1
-                self.stats.resumed_urls += len(plan.urls)
-            try:
-                source = self.transport.open_crawl(plan.urls, self.options)
-            except (StreamingError, APIError) as exc:
-                session.release(plan)
-                if self.closed:
-                    return
-                self._wait_or_give_up(tracker, exc)
-                resuming = True
-                continue
-            delivered_before = session.completed
-            outcome = yield from self._read_request(plan, source, summaries)
-            missing = session.release(plan)
-            if self.closed or outcome == "refused":
+            lane, item = self._next_item(active)
+            if self.closed:
                 return
-            if not missing:
-                resuming = False
-                if isinstance(outcome, BaseException):
-                    # Every result is in, only the summary was lost with the connection:
-                    # nothing to ask again, but the connection cannot be trusted.
-                    source.close()
-                continue
-            source.close()
-            if session.completed > delivered_before:
-                tracker.reset()  # progress was made: a new streak of failures
-            cause = (
-                outcome
-                if isinstance(outcome, BaseException)
-                else ResultsDroppedError(
-                    f"the server's summary came with {len(missing)} result(s) missing"
+            if isinstance(item, BaseException):
+                outcome: str | BaseException = item
+            else:
+                outcome = yield from self._handle(lane, item, summaries)
+                if not outcome:
+                    continue
+            if outcome == "refused":
+                self.close()
+                return
+            assert lane.plan is not None and lane.source is not None
+            source = lane.source
+            missing = session.release(lane.plan)
+            lane.plan = lane.source = None
+            if outcome != "done" or missing:
+                # A lost connection, a stall, or a summary short of results: the
+                # connection cannot be trusted with another request (late results).
+                source.close()
+            if missing:
+                cause = (
+                    outcome
+                    if isinstance(outcome, BaseException)
+                    else ResultsDroppedError(
+                        f"the server's summary came with {len(missing)} result(s) missing"
+                    )
                 )
-            )
-            self._wait_or_give_up(tracker, cause)
-            resuming = True
+                completed_at_failure = self._after_failure(tracker, cause, completed_at_failure)
         if self.closed:
             return
         elapsed_ms = int((time.monotonic() - started) * 1000)
         summary = StreamingResult("summary", session.summary(summaries, elapsed_ms))
-        self.close()  # every result is in: release the connection before the caller reads
+        self.close()  # every result is in: release the connections before the caller reads
         yield summary
 
-    def _read_request(
-        self, plan: RequestPlan, source: EventSource, summaries: list[dict[str, Any]]
-    ) -> Generator[StreamingResult, None, str | StreamingError]:
-        """Yield one request's events; return "done", "refused", or the exception that
-        ended it early (a lost connection, a stall)."""
-        session = self.session
-        answered = False  # the server accepted this request (metadata or a result came)
-        # Positions of this plan still without a result, counted once and then kept
-        # up to date: only this request can deliver them (one request in flight at a
-        # time), so a per-event rescan of the plan (O(n) each, O(n^2) per request) is
-        # not needed.
-        pending = sum(1 for i in plan.indices if not session.is_delivered(i))
-        while True:
-            timeout = self.summary_timeout if not pending else self.progress_timeout
-            try:
-                event = source.receive(timeout)
-            except StreamingError as exc:
-                return exc
-            if self.closed:
-                return "closed"
-            kind = event.event_type
-            if kind == "result":
-                answered = True
-                try:
-                    data = session.accept_result(plan, event.data)
-                except ResultRejected as exc:
-                    yield _error_event("invalid_result", str(exc), event.timestamp)
-                    continue
-                if data is None:
-                    self.stats.duplicates_suppressed += 1
-                    continue
-                pending -= 1
-                self.stats.results += 1
-                if self.checkpoint is not None:
-                    self.checkpoint.append(data["index"], data.get("result") or {})
-                yield StreamingResult("result", data, event.timestamp)
-            elif kind == "summary":
-                summaries.append(event.data)
-                return "done"
-            elif kind == "progress":
-                yield StreamingResult(
-                    "progress", session.rewrite_progress(event.data), event.timestamp
-                )
-            elif kind == "metadata":
-                answered = True
-                if not self._sent_metadata:
-                    self._sent_metadata = True
-                    yield StreamingResult("metadata", session.metadata(event.data), event.timestamp)
-            elif kind == "welcome":
-                if not self._sent_welcome:
-                    self._sent_welcome = True
-                    yield event
-            elif kind == "error":
-                yield event
-                if not answered and event.data.get("error_type") != MALFORMED_MESSAGE:
-                    # The server refused the crawl request itself (PROTOCOL.md §1.4):
-                    # no metadata, results or summary will follow.
-                    return "refused"
-            else:
-                yield event  # a type the server added later: pass it through
+    def _open(self, lane: _Lane, plan: RequestPlan) -> None:
+        """Send ``plan`` on ``lane`` (a new transport for a lane's first request)."""
+        if plan.resumed:
+            self.stats.reconnects += 1
+            self.stats.resumed_urls += plan.resumed
+        if lane.transport is None:
+            lane.transport = self.make_transport()
+            if self.closed:  # close() ran while the transport was being made
+                lane.transport.close()
+        lane.plan = plan
+        try:
+            lane.source = lane.transport.open_crawl(plan.urls, self.options)
+        except BaseException:
+            lane.plan = None
+            raise
+        lane.pending = sum(1 for i in plan.indices if not self.session.is_delivered(i))
+        lane.answered = False
+        if len(self.lanes) > 1:
+            lane.pump = threading.Thread(
+                target=self._pump, args=(lane, lane.source), name="riptide-stream-pump", daemon=True
+            )
+            lane.pump.start()
 
-    def _wait_or_give_up(self, tracker: RetryTracker, cause: BaseException) -> None:
+    def _timeout(self, lane: _Lane) -> float | None:
+        """How long this lane may stay silent: the summary grace once every result of its
+        request is in, else the progress deadline."""
+        return self.summary_timeout if not lane.pending else self.progress_timeout
+
+    def _next_item(self, active: list[_Lane]) -> tuple[_Lane, StreamingResult | BaseException]:
+        """The next event (or the exception that ended a request) of any active lane."""
+        if len(self.lanes) == 1:
+            lane = active[0]
+            assert lane.source is not None
+            try:
+                return lane, lane.source.receive(self._timeout(lane))
+            except StreamingError as exc:
+                return lane, exc
+        while True:
+            try:
+                lane, source, item = self._handoff.get(timeout=0.25)
+            except queue.Empty:
+                if self.closed:
+                    return active[0], StreamingError("stream closed")
+                continue
+            if lane.source is not source:
+                continue  # a late item of a request that has already ended
+            if isinstance(item, BaseException) and not isinstance(item, StreamingError):
+                raise item  # not a stream failure (an APIError, a bug): the caller's to see
+            return lane, item
+
+    def _pump(self, lane: _Lane, source: EventSource) -> None:
+        """Pump thread of a parallel stream: read one request's source into the hand-off
+        until its summary or the end of the request."""
+        while not self.closed:
+            try:
+                item: StreamingResult | BaseException = source.receive(self._timeout(lane))
+            except BaseException as exc:  # delivered to the consumer, which decides
+                item = exc
+            while not self.closed:
+                try:
+                    self._handoff.put((lane, source, item), timeout=0.25)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, BaseException) or item.event_type == "summary":
+                return
+            if lane.source is not source:  # the consumer ended this request
+                return
+
+    def _handle(
+        self, lane: _Lane, event: StreamingResult, summaries: list[dict[str, Any]]
+    ) -> Generator[StreamingResult, None, str]:
+        """Yield what one event of ``lane`` means to the caller; return "" while the
+        request goes on, "done" at its summary, "refused" when the server refused it."""
+        session = self.session
+        plan = lane.plan
+        assert plan is not None
+        kind = event.event_type
+        if kind == "result":
+            lane.answered = True
+            try:
+                data = session.accept_result(plan, event.data)
+            except ResultRejected as exc:
+                yield _error_event("invalid_result", str(exc), event.timestamp)
+                return ""
+            if data is None:
+                self.stats.duplicates_suppressed += 1
+                return ""
+            lane.pending -= 1
+            self.stats.results += 1
+            if self.checkpoint is not None:
+                self.checkpoint.append(data["index"], data.get("result") or {})
+            yield StreamingResult("result", data, event.timestamp)
+        elif kind == "summary":
+            summaries.append(event.data)
+            return "done"
+        elif kind == "progress":
+            yield StreamingResult("progress", session.rewrite_progress(event.data), event.timestamp)
+        elif kind == "metadata":
+            lane.answered = True
+            if not self._sent_metadata:
+                self._sent_metadata = True
+                yield StreamingResult("metadata", session.metadata(event.data), event.timestamp)
+        elif kind == "welcome":
+            if not self._sent_welcome:
+                self._sent_welcome = True
+                yield event
+        elif kind == "error":
+            yield event
+            if not lane.answered and event.data.get("error_type") != MALFORMED_MESSAGE:
+                # The server refused the crawl request itself (PROTOCOL.md §1.4):
+                # no metadata, results or summary will follow.
+                return "refused"
+        else:
+            yield event  # a type the server added later: pass it through
+        return ""
+
+    def _after_failure(
+        self, tracker: RetryTracker, cause: BaseException, completed_at_failure: int
+    ) -> int:
         """Sleep before the next attempt, or raise when the policy gives up.
+
+        Results delivered since the last failure start a new streak, so the policy bounds
+        consecutive failures, not all of a long crawl's.
+
+        Returns:
+            The completed count at this failure (pass it to the next call).
 
         Raises:
             APIError: a refusal that no retry can fix (401/403, 404, 4xx), as itself.
             IncompleteStreamError: the policy gave up; names the URLs still missing and
                 chains the last cause.
         """
+        session = self.session
+        if session.completed > completed_at_failure:
+            tracker.reset()
         delay = tracker.next_delay(cause)
         if delay is None:
             if isinstance(cause, APIError) and not is_retryable(cause):
                 raise cause
-            session = self.session
             raise IncompleteStreamError(
                 f"the {self.transport.name} stream could not be completed after "
                 f"{tracker.failures} failed attempt(s); last: {cause}",
@@ -425,6 +554,7 @@ class _StreamCore:
             self._closed_event.wait(delay)  # close() ends the wait at once
         else:
             self.retry.sleep(delay)
+        return session.completed
 
 
 def _error_event(error_type: str, message: str, timestamp: str | None = None) -> StreamingResult:

@@ -55,6 +55,8 @@ class RipTideClient:
         verify: TLS certificate verification: True, False, or a CA bundle path.
         proxy: an http(s) proxy URL for HTTP and WebSocket, or None.
         max_urls_per_request: the server's per-request URL limit; longer lists are split.
+        parallel: how many chunks of a long list stream at once, each on its own
+            connection (1: in sequence on one socket). Per-call ``parallel=`` overrides it.
 
     Raises:
         ConfigError: a setting is out of range or of the wrong type; nothing is sent.
@@ -76,6 +78,7 @@ class RipTideClient:
         verify: bool | str = True,
         proxy: str | None = None,
         max_urls_per_request: int = 100,
+        parallel: int = 2,
     ) -> None:
         if base_url is None:
             base_url = os.environ.get("RIPTIDE_BASE_URL") or DEFAULT_BASE_URL
@@ -90,6 +93,7 @@ class RipTideClient:
         _check_count("queue_size", queue_size)
         _check_count("max_message_size", max_message_size)
         _check_count("max_urls_per_request", max_urls_per_request)
+        _check_count("parallel", parallel)
         if overflow not in OVERFLOW_POLICIES:
             raise ConfigError(
                 f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, got {overflow!r}"
@@ -111,6 +115,7 @@ class RipTideClient:
             verify=verify,
             proxy=proxy,
             max_urls_per_request=max_urls_per_request,
+            parallel=parallel,
         )
         """The validated settings (read-only)."""
         self.retry: RetryPolicy = RetryPolicy() if retry is _UNSET else coerce_retry(retry)

@@ -45,6 +45,7 @@ class StreamingAPI:
         retry: RetryPolicy | int | None = _UNSET,
         progress_timeout: float | None = _UNSET,
         checkpoint: str | os.PathLike[str] | None = None,
+        parallel: int | None = None,
     ) -> CrawlStream:
         """Stream a crawl over the WebSocket ``/crawl/ws``.
 
@@ -64,6 +65,9 @@ class StreamingAPI:
             checkpoint: a JSON Lines file: each result is appended as it is yielded, and
                 positions already in it (from an earlier run over the same list) are not
                 crawled or yielded again; the summary still covers the whole list.
+            parallel: for lists longer than the server's per-request limit, how many
+                requests (each on its own connection) may run at once; None uses the
+                client's ``parallel`` (default 2); 1 sends them in sequence on one socket.
 
         Returns:
             A :class:`CrawlStream` (iterator and context manager); nothing is sent until
@@ -80,6 +84,7 @@ class StreamingAPI:
             retry=retry,
             progress_timeout=progress_timeout,
             checkpoint=checkpoint,
+            parallel=parallel,
         )
 
     def crawl_ndjson(
@@ -91,6 +96,7 @@ class StreamingAPI:
         retry: RetryPolicy | int | None = _UNSET,
         progress_timeout: float | None = _UNSET,
         checkpoint: str | os.PathLike[str] | None = None,
+        parallel: int | None = None,
     ) -> CrawlStream:
         """Stream a crawl as NDJSON from ``POST /crawl/stream``; same events as
         :meth:`crawl_websocket` (but no ``welcome``). Arguments and errors as there."""
@@ -102,6 +108,7 @@ class StreamingAPI:
             retry=retry,
             progress_timeout=progress_timeout,
             checkpoint=checkpoint,
+            parallel=parallel,
         )
 
     def crawl_sse(
@@ -113,6 +120,7 @@ class StreamingAPI:
         retry: RetryPolicy | int | None = _UNSET,
         progress_timeout: float | None = _UNSET,
         checkpoint: str | os.PathLike[str] | None = None,
+        parallel: int | None = None,
     ) -> CrawlStream:
         """Stream a crawl as Server-Sent Events from ``POST /crawl/sse``; same events as
         :meth:`crawl_websocket` (SSE ``complete`` arrives as ``summary``, ``status`` as
@@ -125,6 +133,7 @@ class StreamingAPI:
             retry=retry,
             progress_timeout=progress_timeout,
             checkpoint=checkpoint,
+            parallel=parallel,
         )
 
     # Transports are imported on first use: input is validated before anything else.
@@ -153,6 +162,7 @@ class StreamingAPI:
         retry: RetryPolicy | int | None,
         progress_timeout: float | None,
         checkpoint: str | os.PathLike[str] | None,
+        parallel: int | None,
     ) -> CrawlStream:
         url_list = validate_urls(urls)
         crawl_options = coerce_options(options)
@@ -176,9 +186,15 @@ class StreamingAPI:
                 field="checkpoint",
                 value=checkpoint,
             )
+        if parallel is None:
+            parallel = self._client.config.parallel
+        elif type(parallel) is not int or parallel < 1:
+            raise ValidationError(
+                f"parallel must be an int >= 1, got {parallel!r}", field="parallel", value=parallel
+            )
         stats = StreamStats()
         return CrawlStream(
-            make_transport(stats),
+            lambda: make_transport(stats),
             url_list,
             crawl_options.to_wire() if crawl_options else None,
             stats=stats,
@@ -187,6 +203,7 @@ class StreamingAPI:
             progress_timeout=progress_timeout,
             retry=policy,
             checkpoint=checkpoint,
+            parallel=parallel,
         )
 
     # --- WebSocket health -----------------------------------------------------------------

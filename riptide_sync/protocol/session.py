@@ -39,11 +39,14 @@ class RequestPlan:
         indices: the caller's positions, in the order sent; the server's ``index`` i
             stands for ``indices[i]``.
         urls: the URLs sent, ``urls[i] == session.urls[indices[i]]``.
+        resumed: how many of these positions an earlier request already asked for
+            (0 for a first attempt; > 0 when this request resumes after a loss).
     """
 
     number: int
     indices: tuple[int, ...]
     urls: list[str]
+    resumed: int = 0
 
 
 class CrawlSession:
@@ -70,6 +73,7 @@ class CrawlSession:
         self._delivered = bytearray(self.total)
         self._in_flight: dict[int, RequestPlan] = {}
         self._busy = bytearray(self.total)  # positions carried by a request in flight
+        self._asked = bytearray(self.total)  # positions some request has carried
         self._requests_made = 0
         self.completed = 0
         self.successful = 0
@@ -123,11 +127,13 @@ class CrawlSession:
             number=self._requests_made,
             indices=tuple(chosen),
             urls=[self.urls[i] for i in chosen],
+            resumed=sum(self._asked[i] for i in chosen),
         )
         self._requests_made += 1
         self._in_flight[plan.number] = plan
         for index in chosen:
             self._busy[index] = 1
+            self._asked[index] = 1
         return plan
 
     def release(self, plan: RequestPlan) -> list[int]:

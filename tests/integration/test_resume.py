@@ -142,13 +142,28 @@ def test_resume_freeze_with_tcp_open(make_server, transport):
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_chunking_250_urls_over_limit_of_100(make_server, transport):
-    """250 URLs against a limit of 100: requests of 100, 100, 50; one logical stream."""
+    """250 URLs against a limit of 100, in sequence: requests of 100, 100, 50; one stream."""
     server = make_server(synthetic_doc_size=SYNTHETIC)
-    events, _ = crawl(server, transport, synthetic_urls(250))
+    events, _ = crawl(server, transport, synthetic_urls(250), parallel=1)
     assert_complete(events, 250)
     assert [len(entry.urls) for entry in requests_of(server, transport)] == [100, 100, 50]
     if transport == "ws":  # sequential crawls on one socket
         assert len({entry.connection for entry in requests_of(server, "ws")}) == 1
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_chunking_parallel_connections(make_server, transport):
+    """250 URLs with parallel=3: three requests at once on three connections, one stream."""
+    server = make_server(synthetic_doc_size=SYNTHETIC, faults=Faults(send_delay=0.002))
+    events, _ = crawl(server, transport, synthetic_urls(250), parallel=3)
+    assert_complete(events, 250)
+    log = requests_of(server, transport)
+    assert sorted(len(entry.urls) for entry in log) == [50, 100, 100]
+    assert len({entry.connection for entry in log}) == 3
+    # The three requests overlapped: results of several chunks interleave in the stream.
+    chunks = [e.data["index"] // 100 for e in events if e.event_type == "result"]
+    switches = sum(1 for a, b in zip(chunks, chunks[1:]) if a != b)
+    assert switches > 2
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

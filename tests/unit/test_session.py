@@ -173,3 +173,14 @@ def test_session_rejects_bad_limit():
     """max_per_request below 1 is a programming error."""
     with pytest.raises(ValueError):
         CrawlSession(["a"], max_per_request=0)
+
+
+def test_session_plan_counts_resumed_positions():
+    """A plan says how many of its positions an earlier request already asked for."""
+    session = CrawlSession(["a", "b", "c", "d"], max_per_request=2)
+    first, second = session.next_request(), session.next_request()
+    assert (first.resumed, second.resumed) == (0, 0)
+    session.accept_result(first, result(0, ok("a")))
+    session.release(first)
+    again = session.next_request()
+    assert again.urls == ["b"] and again.resumed == 1

@@ -82,7 +82,7 @@ class ScriptedTransport:
 
 def make(transport, urls, **kw):
     kw.setdefault("progress_timeout", 1.0)
-    return CrawlStream(transport, list(urls), None, stats=StreamStats(), **kw)
+    return CrawlStream(lambda: transport, list(urls), None, stats=StreamStats(), **kw)
 
 
 def whole(urls, *, welcome=True, order=None):
@@ -496,3 +496,91 @@ def test_checkpoint_ignores_lines_for_other_urls(tmp_path):
     transport = ScriptedTransport(whole(["a"]))
     list(make(transport, ["a"], checkpoint=path))
     assert transport.requests == [["a"]]
+
+
+# --- parallel connections for long lists --------------------------------------------------
+
+
+class SharedScripts:
+    """Scripts shared by every transport a parallel stream makes (one per connection)."""
+
+    def __init__(self, *scripts, block_at_end=False):
+        self.scripts = list(scripts)
+        self.requests: list[list[str]] = []
+        self.transports: list[ScriptedTransport] = []
+        self.block_at_end = block_at_end
+        self.lock = threading.Lock()
+
+    def make(self):
+        transport = ScriptedTransport(block_at_end=self.block_at_end)
+        transport.scripts, transport.requests = self.scripts, self.requests
+        original = transport.open_crawl
+
+        def open_crawl(urls, options):
+            with self.lock:  # the scripted request order is the order of opening
+                return original(urls, options)
+
+        transport.open_crawl = open_crawl
+        self.transports.append(transport)
+        return transport
+
+
+def pumps_left():
+    return [t for t in threading.enumerate() if t.name == "riptide-stream-pump"]
+
+
+def test_parallel_chunks_stream_at_once_as_one_logical_stream():
+    """250 URLs, parallel=3: three connections, every index once, one metadata, one summary."""
+    urls = [f"u{i}" for i in range(250)]
+    shared = SharedScripts(whole(urls), whole(urls), whole(urls))
+    stream = CrawlStream(shared.make, urls, None, stats=StreamStats(), parallel=3,
+                         max_urls_per_request=100, progress_timeout=1.0)
+    events = list(stream)
+    assert len(shared.transports) == 3
+    assert sorted(len(r) for r in shared.requests) == [50, 100, 100]
+    assert sorted(result_indices(events)) == list(range(250))
+    kinds = [e.event_type for e in events]
+    assert kinds.count("metadata") == 1 and kinds.count("welcome") == 1
+    assert kinds[-1] == "summary" and kinds.count("summary") == 1
+    assert events[-1].data["total_urls"] == 250 and events[-1].data["successful"] == 250
+    assert all(t.closed.is_set() for t in shared.transports)
+    assert pumps_left() == []
+
+
+def test_parallel_lane_drop_resumes_only_its_missing_urls():
+    """One of two lanes drops after 10 results: its 90 missing URLs are asked again."""
+    urls = [f"u{i}" for i in range(200)]
+    shared = SharedScripts(partial(list(range(10))), whole(urls), whole(urls, welcome=False))
+    sleeps = []
+    stream = CrawlStream(shared.make, urls, None, stats=StreamStats(), parallel=2,
+                         max_urls_per_request=100, progress_timeout=1.0, retry=policy(sleeps))
+    events = list(stream)
+    assert sorted(result_indices(events)) == list(range(200))
+    assert len(shared.requests) == 3 and len(shared.requests[2]) == 90
+    assert shared.requests[2] == urls[10:100]
+    assert stream.stats.reconnects == 1 and stream.stats.resumed_urls == 90
+    assert len(sleeps) == 1
+    assert pumps_left() == []
+
+
+def test_parallel_close_from_other_thread_joins_pumps():
+    """close() while two lanes are blocked ends the stream within a second, pumps joined."""
+    urls = [f"u{i}" for i in range(200)]
+    shared = SharedScripts([ev("metadata")], [ev("metadata")], block_at_end=True)
+    stream = CrawlStream(shared.make, urls, None, stats=StreamStats(), parallel=2,
+                         max_urls_per_request=100, progress_timeout=None)
+    assert next(stream).event_type == "metadata"
+    timer = threading.Timer(0.1, stream.close)
+    timer.start()
+    started = time.monotonic()
+    assert list(stream) == []
+    assert time.monotonic() - started < 1.0
+    timer.join()
+    assert pumps_left() == []
+
+
+def test_parallel_one_request_uses_one_connection():
+    """A list that fits one request opens one connection whatever parallel says."""
+    shared = SharedScripts(whole(["a", "b"]))
+    list(CrawlStream(shared.make, ["a", "b"], None, stats=StreamStats(), parallel=4))
+    assert len(shared.transports) == 1
