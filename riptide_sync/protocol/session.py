@@ -21,6 +21,7 @@ Typical use by a driver::
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from typing import Any, Mapping, Sequence
 
 __all__ = ["RequestPlan", "CrawlSession", "ResultRejected"]
@@ -74,6 +75,8 @@ class CrawlSession:
         self._in_flight: dict[int, RequestPlan] = {}
         self._busy = bytearray(self.total)  # positions carried by a request in flight
         self._asked = bytearray(self.total)  # positions some request has carried
+        self._cursor = 0  # the first position no request has carried yet
+        self._returned: list[int] = []  # heap of positions released without a result
         self._requests_made = 0
         self.completed = 0
         self.successful = 0
@@ -110,17 +113,28 @@ class CrawlSession:
 
     def next_request(self) -> RequestPlan | None:
         """Plan the next request: up to ``max_per_request`` positions that have no result
-        and are not carried by a request in flight, in the caller's order.
+        and are not carried by a request in flight; positions given back by
+        :meth:`release` first, then the never-asked ones, each in the caller's order.
+
+        Amortised O(size of the plan): it is called after every event of a stream.
 
         Returns:
             The plan, now in flight until :meth:`release`; None when nothing is left to ask.
         """
         chosen: list[int] = []
-        for index in range(self.total):
+        limit = self.max_per_request
+        returned = self._returned
+        while returned and len(chosen) < limit:
+            index = heapq.heappop(returned)
             if not self._delivered[index] and not self._busy[index]:
+                self._busy[index] = 1
                 chosen.append(index)
-                if len(chosen) == self.max_per_request:
-                    break
+        while self._cursor < self.total and len(chosen) < limit:
+            index = self._cursor
+            self._cursor += 1
+            if not self._delivered[index] and not self._busy[index]:
+                self._busy[index] = 1
+                chosen.append(index)
         if not chosen:
             return None
         plan = RequestPlan(
@@ -132,7 +146,6 @@ class CrawlSession:
         self._requests_made += 1
         self._in_flight[plan.number] = plan
         for index in chosen:
-            self._busy[index] = 1
             self._asked[index] = 1
         return plan
 
@@ -142,10 +155,13 @@ class CrawlSession:
         Returns:
             The plan's positions still without a result, which a resume must ask again.
         """
+        missing = [i for i in plan.indices if not self._delivered[i]]
         if self._in_flight.pop(plan.number, None) is not None:
             for index in plan.indices:
                 self._busy[index] = 0
-        return [i for i in plan.indices if not self._delivered[i]]
+            for index in missing:
+                heapq.heappush(self._returned, index)
+        return missing
 
     # --- results ----------------------------------------------------------------------
 

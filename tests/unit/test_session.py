@@ -184,3 +184,31 @@ def test_session_plan_counts_resumed_positions():
     session.release(first)
     again = session.next_request()
     assert again.urls == ["b"] and again.resumed == 1
+
+
+def test_session_planning_is_linear_in_list_size():
+    """Complexity guard: with 100,000 URLs planned, asking again after every event is O(1).
+
+    The driver asks for a next request after each event while a lane is idle; a rescan of
+    the list per call (the bug this guards against) would take minutes here."""
+    import time
+
+    urls = [f"u{i}" for i in range(100_000)]
+    session = CrawlSession(urls, max_per_request=100)
+    started = time.perf_counter()
+    plans = []
+    while (plan := session.next_request()) is not None:
+        plans.append(plan)
+    assert sum(len(p.indices) for p in plans) == 100_000
+    for _ in range(100_000):  # one call per event of the stream
+        assert session.next_request() is None
+    assert time.perf_counter() - started < 10.0
+
+
+def test_session_returned_positions_come_first_in_order():
+    """Positions given back by release() are asked again first, in the caller's order."""
+    session = CrawlSession([f"u{i}" for i in range(6)], max_per_request=2)
+    first = session.next_request()
+    session.release(first)
+    assert session.next_request().indices == (0, 1)
+    assert session.next_request().indices == (2, 3)
