@@ -10,6 +10,7 @@ the caller's list, one summary), calls ``on_message``, and guarantees cleanup on
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import queue
 import threading
@@ -24,6 +25,8 @@ from .protocol.session import CrawlSession, RequestPlan, ResultRejected
 from .retry import RetryPolicy, RetryTracker, is_retryable
 
 __all__ = ["StreamStats", "EventSource", "Transport", "CrawlStream"]
+
+logger = logging.getLogger("riptide_sync.stream")
 
 
 @dataclasses.dataclass
@@ -317,6 +320,7 @@ class _StreamCore:
         self.closed = False
         self._closed_event = threading.Event()
         self._close_lock = threading.Lock()
+        self._pumps: list[threading.Thread] = []  # every pump started, joined by close()
         self._handoff: queue.Queue[
             tuple[_Lane, EventSource, StreamingResult | BaseException]
         ] = queue.Queue(_HANDOFF_SIZE)
@@ -333,9 +337,9 @@ class _StreamCore:
                 if lane.transport is not None:
                     lane.transport.close()  # wakes a pump blocked in receive()
             current = threading.current_thread()
-            for lane in self.lanes:
-                if lane.pump is not None and lane.pump is not current:
-                    lane.pump.join(1.0)
+            for pump in self._pumps:
+                if pump is not current:
+                    pump.join(1.0)
         finally:
             if self.checkpoint is not None:
                 self.checkpoint.close()
@@ -382,7 +386,7 @@ class _StreamCore:
             assert lane.plan is not None and lane.source is not None
             source = lane.source
             missing = session.release(lane.plan)
-            lane.plan = lane.source = None
+            lane.plan = lane.source = lane.pump = None
             if outcome != "done" or missing:
                 # A lost connection, a stall, or a summary short of results: the
                 # connection cannot be trusted with another request (late results).
@@ -420,11 +424,19 @@ class _StreamCore:
             raise
         lane.pending = sum(1 for i in plan.indices if not self.session.is_delivered(i))
         lane.answered = False
-        if len(self.lanes) > 1:
-            lane.pump = threading.Thread(
-                target=self._pump, args=(lane, lane.source), name="riptide-stream-pump", daemon=True
-            )
-            lane.pump.start()
+        others_active = any(other.plan is not None for other in self.lanes if other is not lane)
+        if len(self.lanes) > 1 and (others_active or self.session.has_unplanned):
+            # More than one request will be in flight: this one reads on a pump thread.
+            # A request that is alone (one chunk, or the last) is read directly: the
+            # hand-off costs a lock round trip per event.
+            self._start_pump(lane)
+
+    def _start_pump(self, lane: _Lane) -> None:
+        lane.pump = threading.Thread(
+            target=self._pump, args=(lane, lane.source), name="riptide-stream-pump", daemon=True
+        )
+        lane.pump.start()
+        self._pumps.append(lane.pump)
 
     def _timeout(self, lane: _Lane) -> float | None:
         """How long this lane may stay silent: the summary grace once every result of its
@@ -433,13 +445,17 @@ class _StreamCore:
 
     def _next_item(self, active: list[_Lane]) -> tuple[_Lane, StreamingResult | BaseException]:
         """The next event (or the exception that ended a request) of any active lane."""
-        if len(self.lanes) == 1:
+        if len(active) == 1 and active[0].pump is None:
             lane = active[0]
             assert lane.source is not None
             try:
                 return lane, lane.source.receive(self._timeout(lane))
             except StreamingError as exc:
                 return lane, exc
+        for lane in active:
+            if lane.pump is None:  # safety net: a direct lane never has company
+                logger.error("! a directly read request has company: moving it to a pump")
+                self._start_pump(lane)
         while True:
             try:
                 lane, source, item = self._handoff.get(timeout=0.25)

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from ..models import StreamingResult
+from ._json import loads
 
 __all__ = [
     "MALFORMED_MESSAGE",
@@ -51,7 +52,7 @@ def decode_message(payload: str | bytes) -> StreamingResult:
     types and extra fields pass through unchanged.
     """
     try:
-        message = json.loads(payload)
+        message = loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         return malformed_event(payload, f"not valid JSON ({exc})")
     if not isinstance(message, dict):

@@ -18,10 +18,10 @@ not NDJSON-specific, :func:`error_fields`, flattens every error body shape the s
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..models import StreamingResult
+from ._json import loads
 from .envelope import malformed_event
 
 __all__ = [
@@ -45,7 +45,7 @@ UNTYPED_ERROR = "error"
 _TAG_KEYS = ("type", "message_type", "event_type")
 _TAG_ALIASES = {"complete": "summary"}
 
-_loads = json.loads
+_loads = loads
 
 
 class NDJSONDecoder:

@@ -93,6 +93,12 @@ class CrawlSession:
         return self.completed == self.total
 
     @property
+    def has_unplanned(self) -> bool:
+        """True when :meth:`next_request` may find positions to ask for (it may still
+        find none: those left may have been delivered meanwhile)."""
+        return bool(self._returned) or self._cursor < self.total
+
+    @property
     def requests_made(self) -> int:
         """How many requests :meth:`next_request` has planned so far."""
         return self._requests_made
@@ -190,7 +196,9 @@ class CrawlSession:
         if self._delivered[index]:
             return None
         result = data.get("result")
-        self._record(index, result if isinstance(result, Mapping) else {})
+        if type(result) is not dict and not isinstance(result, Mapping):
+            result = {}
+        self._record(index, result)
         mapped = dict(data)
         mapped["index"] = index
         mapped["progress"] = self.progress()

@@ -19,10 +19,10 @@ sent; nothing is added to it. Unknown names pass through unchanged.
 
 from __future__ import annotations
 
-import json
 from typing import NamedTuple
 
 from ..models import StreamingResult
+from ._json import loads
 from .envelope import malformed_event
 from .ndjson import UNTYPED_ERROR, error_fields
 
@@ -186,7 +186,7 @@ def sse_to_event(sse: ServerSentEvent) -> StreamingResult:
     ``{"error_type", "message", "retryable"}`` like an NDJSON error line.
     """
     try:
-        obj = json.loads(sse.data)
+        obj = loads(sse.data)
     except (ValueError, RecursionError) as exc:
         return malformed_event(sse.data, f"event {sse.event!r}: data is not valid JSON ({exc})")
     if type(obj) is not dict:
