@@ -70,6 +70,11 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"riptide-sync demo needs the server extra: pip install 'riptide-sync[server]' ({exc})",
               file=sys.stderr)
         return 2
+    if args.list_urls:
+        from riptide_sync.server import demo_urls
+
+        print("\n".join(demo_urls(args.list_urls)))
+        return 0
     try:
         return run_demo(args.transport)
     except KeyboardInterrupt:
@@ -126,9 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="""examples:
   riptide-sync demo
   riptide-sync demo --transport ndjson
+  riptide-sync serve &                            # then, against that server:
+  riptide-sync demo --list-urls > urls.txt
+  riptide-sync crawl -i urls.txt --output results.jsonl
 """, formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--transport", choices=("ws", "ndjson", "sse"), default="ws",
                       help="stream over WebSocket (default), NDJSON or SSE")
+    demo.add_argument("--list-urls", nargs="?", const="http://127.0.0.1:8080", metavar="BASE_URL",
+                      help="print the demo site's page URLs for a server at BASE_URL (default "
+                           "http://127.0.0.1:8080, where 'riptide-sync serve' listens) and exit")
     demo.set_defaults(func=_demo)
     return parser
 

@@ -18,3 +18,14 @@ def test_demo_crawls_every_demo_page(transport):
     assert len(lines) == 36
     assert "summary: 36 succeeded, 0 failed of 36" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_demo_list_urls_prints_every_demo_page(capsys):
+    """--list-urls prints the 36 demo page URLs for a base URL, one per line."""
+    from riptide_sync.cli import main
+
+    assert main(["demo", "--list-urls", "http://127.0.0.1:9999"]) == 0
+    lines = capsys.readouterr().out.split()
+    assert len(lines) == 36 and lines[0] == "http://127.0.0.1:9999/demo/"
+    assert main(["demo", "--list-urls"]) == 0
+    assert capsys.readouterr().out.startswith("http://127.0.0.1:8080/demo/")
