@@ -114,7 +114,7 @@ def _status(args: argparse.Namespace) -> int:
         else:
             print(
                 f"session {reply.get('session_id') or '-'}: {'healthy' if healthy else 'NOT healthy'}, "
-                f"{reply.get('message_count', 0)} messages, connected "
+                f"{reply.get('message_count', 0)} message(s), connected "
                 f"{_ms(reply.get('connected_duration_ms'))}, "
                 f"{reply.get('backpressure_count', 0)} backpressure events",
                 flush=True,

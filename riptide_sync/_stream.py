@@ -18,7 +18,13 @@ import time
 from typing import Any, Callable, Generator, Iterator, Protocol
 
 from ._checkpoint import Checkpoint
-from .exceptions import APIError, IncompleteStreamError, ResultsDroppedError, StreamingError
+from .exceptions import (
+    APIError,
+    IncompleteStreamError,
+    ResultsDroppedError,
+    SlowConsumerError,
+    StreamingError,
+)
 from .models import StreamingResult
 from .protocol.envelope import MALFORMED_MESSAGE
 from .protocol.session import CrawlSession, RequestPlan, ResultRejected
@@ -549,12 +555,20 @@ class _StreamCore:
 
         Raises:
             APIError: a refusal that no retry can fix (401/403, 404, 4xx), as itself.
+            SlowConsumerError: ``overflow="error"`` and the queue filled, as itself, with
+                the URLs still missing.
             IncompleteStreamError: the policy gave up; names the URLs still missing and
                 chains the last cause.
         """
         session = self.session
         if session.completed > completed_at_failure:
             tracker.reset()
+        if isinstance(cause, SlowConsumerError):
+            # overflow="error" asked for exactly this exception; say what is missing.
+            cause.missing = session.missing_urls()
+            cause.missing_indices = session.missing_indices()
+            cause.delivered = session.completed
+            raise cause
         delay = tracker.next_delay(cause)
         if delay is None:
             if isinstance(cause, APIError) and not is_retryable(cause):

@@ -161,7 +161,23 @@ class KeepaliveTimeoutError(StreamTimeoutError):
 
 
 class SlowConsumerError(StreamingError):
-    """``overflow="error"``: the consumer fell ``queue_size`` messages behind."""
+    """``overflow="error"``: the consumer fell ``queue_size`` messages behind.
+
+    Attributes:
+        missing: the URLs without a result when the stream stopped (set by the stream).
+        missing_indices: their positions in the caller's list.
+        delivered: how many results were delivered before it stopped.
+    """
+
+    missing: list[str]
+    missing_indices: list[int]
+    delivered: int
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.missing = []
+        self.missing_indices = []
+        self.delivered = 0
 
 
 class ProtocolViolationError(StreamingError):

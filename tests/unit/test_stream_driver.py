@@ -584,3 +584,13 @@ def test_parallel_one_request_uses_one_connection():
     shared = SharedScripts(whole(["a", "b"]))
     list(CrawlStream(shared.make, ["a", "b"], None, stats=StreamStats(), parallel=4))
     assert len(shared.transports) == 1
+
+
+def test_slow_consumer_error_reaches_caller_as_itself():
+    """overflow="error": the SlowConsumerError is raised as such, naming what is missing."""
+    from riptide_sync.exceptions import SlowConsumerError
+
+    script = [ev("metadata"), res(0, "a"), SlowConsumerError("queue full")]
+    with pytest.raises(SlowConsumerError) as info:
+        list(make(ScriptedTransport(script), ["a", "b"], retry=policy([])))
+    assert info.value.missing == ["b"] and info.value.delivered == 1
