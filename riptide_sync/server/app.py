@@ -11,6 +11,7 @@ from . import demo_site
 from .cache import open_cache
 from .config import ServerConfig
 from .httpapi import (STATE, auth_middleware, batch_crawl, healthz, metrics, ndjson_crawl,
+                      payload_limit_middleware,
                       rate_limit_middleware, sse_crawl, validation_middleware)
 from .state import ServerState
 from .ws import ws_handler
@@ -39,7 +40,8 @@ def create_app(config: ServerConfig) -> web.Application:
     # axum's Json limit is 2 MiB; allow more when benchmarks raise the URL limit.
     max_body = 2 * 1024 * 1024 if config.max_urls_per_request <= 1000 else 64 * 1024 * 1024
     app = web.Application(client_max_size=max_body,
-                          middlewares=[rate_limit_middleware, auth_middleware, validation_middleware])
+                          middlewares=[payload_limit_middleware, rate_limit_middleware, auth_middleware,
+                                       validation_middleware])
     state = ServerState(config, open_cache(config.cache_path))
     app[STATE] = state
     app.router.add_get("/healthz", healthz)

@@ -62,6 +62,28 @@ def _client_identity(request: web.Request) -> str:
     return "global"
 
 
+PAYLOAD_LIMIT = 50 * 1024 * 1024
+"""The outermost payload layer's limit on ``Content-Length`` (§6.4), in bytes."""
+
+VALIDATION_PAYLOAD_LIMIT = 10 * 1024 * 1024
+"""The request-validation layer's limit on ``Content-Length`` (§6.4), in bytes."""
+
+
+@web.middleware
+async def payload_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The payload layer (§0.2, outside rate limit and auth): ``Content-Length`` over 50 MiB
+    gets 413 with its own flat body (§6.4), before any of the body is read."""
+    length = request.content_length
+    if length is not None and length > PAYLOAD_LIMIT:
+        response = json_response({"error": "PayloadTooLarge",
+                                  "message": f"Request payload too large: {length} bytes "
+                                             f"(max {PAYLOAD_LIMIT} bytes)",
+                                  "max_size_bytes": PAYLOAD_LIMIT, "received_bytes": length}, status=413)
+        response.force_close()  # the body is never read: the connection cannot be reused
+        return response
+    return await handler(request)
+
+
 @web.middleware
 async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The ``reject_first`` fault, then the optional per-client fixed-window limit (§7.3)."""
@@ -137,6 +159,18 @@ async def validation_middleware(request: web.Request, handler: Handler) -> web.S
                           "message": f"Validation error: HTTP method not allowed. Allowed methods: {listed}",
                           "retryable": False, "status": 405, "allowed_methods": list(allowed)}}
         return json_response(body, status=405, headers={"Allow": listed})
+    length = request.content_length
+    if length is not None and length > VALIDATION_PAYLOAD_LIMIT:
+        # §6.4: the validation layer's ApiError-shaped 413 (the message text is ours: the
+        # protocol notes do not quote it).
+        body = {"error": {"type": "payload_too_large",
+                          "message": f"Payload too large: {length} bytes exceeds the maximum of "
+                                     f"{VALIDATION_PAYLOAD_LIMIT} bytes",
+                          "retryable": False, "status": 413,
+                          "max_size_bytes": VALIDATION_PAYLOAD_LIMIT, "received_bytes": length}}
+        response = json_response(body, status=413)
+        response.force_close()  # the body is never read: the connection cannot be reused
+        return response
     content_type = request.headers.get("Content-Type")
     if request.method in ("POST", "PUT", "PATCH") and content_type is not None:
         lowered = content_type.lower()

@@ -119,6 +119,7 @@ def serve_in_thread(config: ServerConfig | None = None, *, ready_timeout: float 
             await stop.wait()
         finally:
             await runner.cleanup()
+            await _cancel_leftover_tasks()
 
     def target() -> None:
         asyncio.set_event_loop(loop)
@@ -160,5 +161,17 @@ def run_server(config: ServerConfig, *, announce: object = print) -> None:
             await stop.wait()
         finally:
             await runner.cleanup()
+            await _cancel_leftover_tasks()
 
     asyncio.run(main())
+
+
+async def _cancel_leftover_tasks() -> None:
+    """Cancel and await the tasks the runner's cleanup left behind (a request handler still
+    lingering over a body the client never sent, e.g. after a 413), as ``asyncio.run``
+    does, so closing the loop destroys no pending task."""
+    current = asyncio.current_task()
+    leftovers = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import socket
+
 import pytest
 import requests
 import websocket
@@ -148,6 +150,28 @@ def test_framework_rejections(server, path):
     ignored = requests.post(url, json={"urls": server.article_urls()[:1], "extra": 1,
                                        "options": {"timeout_secs": 30, "render_mode": "Static"}}, timeout=10)
     assert ignored.status_code == 200  # unknown fields are ignored (§0.2)
+
+
+def test_payload_limits_answer_413_before_reading(server):
+    """Content-Length over 50 MiB and over 10 MiB get their two 413 bodies (§6.4), unread."""
+    for length, expected in ((60 * 1024 * 1024, b'"error":"PayloadTooLarge"'),
+                             (11 * 1024 * 1024, b'"type":"payload_too_large"')):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            # Headers only: the answer must come without the body being sent.
+            sock.sendall(f"POST /crawl HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {length}\r\n\r\n".encode())
+            reply = b""
+            while not reply.rstrip().endswith(b"}"):
+                data = sock.recv(65536)
+                if not data:
+                    break
+                reply += data
+        assert reply.startswith(b"HTTP/1.1 413"), reply[:80]
+        assert expected in reply and f'"received_bytes":{length}'.encode() in reply
+    big = requests.post(server.base_url + "/crawl", data=b"[" + b" " * (3 * 1024 * 1024) + b"]",
+                        headers={"Content-Type": "application/json"}, timeout=10)
+    assert big.status_code == 413  # over axum's 2 MiB Json limit: plain text
+    assert requests.get(server.base_url + "/healthz", timeout=5).status_code == 200
 
 
 def test_method_and_path_rejections(server):
