@@ -51,6 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
         ping_interval=args.ping_interval, pong_timeout=args.pong_timeout,
         max_urls_per_request=args.max_urls, synthetic_doc_size=args.synthetic_size,
         cache_path=args.cache_path, rate_limit=args.rate_limit, faults=faults,
+        auth_lockout_attempts=args.auth_lockout,
         allow_private=True if args.allow_private else None,
     )
     try:
@@ -117,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="SQLite cache file (default: in memory)")
     serve.add_argument("--rate-limit", type=int, default=None, metavar="N",
                        help="requests per client per minute (default: unlimited)")
+    serve.add_argument("--auth-lockout", type=int, default=None, metavar="N",
+                       help="block a client IP after N failed authentications a minute, as the "
+                            "real server does with 10 (default: off)")
     serve.add_argument("--allow-private", action="store_true",
                        help="allow private/loopback targets even when not bound to loopback")
     serve.add_argument("--fault", action="append", metavar="NAME=VALUE",

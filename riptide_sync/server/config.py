@@ -123,6 +123,15 @@ class ServerConfig:
     rate_limit_window: float = 60.0
     """Length of the fixed rate-limit window, in seconds."""
 
+    auth_lockout_attempts: int | None = None
+    """Failed authentications per client IP within ``auth_lockout_window`` after which the
+    IP is blocked for 2^min(failures, 10) seconds, answered 429 even with a valid key
+    (§7.2: 10 on the real server). ``None`` (the default) turns the lockout off, so that
+    tests of bad keys cannot lock each other out."""
+
+    auth_lockout_window: float = 60.0
+    """Window in seconds over which failed authentications are counted."""
+
     ping_interval: float = 30.0
     """Seconds between WebSocket Ping frames (§1.8); the first goes out after welcome."""
 

@@ -123,19 +123,56 @@ def _unauthorized(message: str) -> web.Response:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """API keys (§7.2): ``X-API-Key`` first, then ``Authorization: Bearer``; public paths skip."""
-    keys = request.app[STATE].config.api_keys
+    state = request.app[STATE]
+    keys = state.config.api_keys
     if not keys or request.path.startswith(_PUBLIC_PREFIXES):
         return await handler(request)
+    lockout = state.config.auth_lockout_attempts
+    ip = _lockout_identity(request)
+    now = time.monotonic()
+    if lockout is not None:
+        blocked_until = state.auth_blocked_until.get(ip, 0.0)
+        if now < blocked_until:
+            # §7.2: checked before the key is looked at, so even a valid key is refused.
+            retry_after = max(1, int(blocked_until - now + 0.999))
+            return json_response({"error": "Too Many Requests",
+                                  "message": "Too many failed authentication attempts. "
+                                             "Please try again later.",
+                                  "retry_after_seconds": retry_after},
+                                 status=429, headers={"Retry-After": str(retry_after)})
     key = request.headers.get("X-API-Key")
     if key is None:
         auth = request.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             key = auth[len("Bearer "):]
     if key is None:
+        _record_auth_failure(state, ip, now)
         return _unauthorized("Missing API key")
     if not any(hmac.compare_digest(key.encode(), k.encode()) for k in keys):
+        _record_auth_failure(state, ip, now)
         return _unauthorized("Invalid API key")
+    state.auth_failures.pop(ip, None)  # a successful login clears the IP's failures (§7.2)
     return await handler(request)
+
+
+def _lockout_identity(request: web.Request) -> str:
+    """The client IP of the auth lockout (§7.2): the first X-Forwarded-For entry, then
+    X-Real-IP; without them every client shares the bucket "unknown"."""
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded:
+        return forwarded.split(",")[0].strip()
+    return request.headers.get("X-Real-IP") or "unknown"
+
+
+def _record_auth_failure(state: ServerState, ip: str, now: float) -> None:
+    limit = state.config.auth_lockout_attempts
+    if limit is None:
+        return
+    window = state.config.auth_lockout_window
+    recent = [t for t in state.auth_failures.get(ip, []) if now - t < window] + [now]
+    state.auth_failures[ip] = recent
+    if len(recent) >= limit:
+        state.auth_blocked_until[ip] = now + 2 ** min(len(recent), 10)
 
 
 def _allowed_methods(path: str) -> tuple[str, ...] | None:

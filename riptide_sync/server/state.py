@@ -146,6 +146,10 @@ class ServerState:
         self._rejected = 0
         self._connection_ids = 0
         self.rate_buckets: dict[str, tuple[float, int]] = {}
+        self.auth_failures: dict[str, list[float]] = {}
+        """Per client IP: the times of recent failed authentications (§7.2 lockout)."""
+        self.auth_blocked_until: dict[str, float] = {}
+        """Per client IP: until when (monotonic seconds) it is locked out."""
 
     def next_connection_id(self) -> int:
         """Return a fresh connection number for the request log."""

@@ -190,6 +190,25 @@ def test_method_and_path_rejections(server):
                                              "retryable": False, "status": 404}}
 
 
+def test_auth_lockout_after_repeated_failures(make_server):
+    """With the lockout on, 3 failures block the IP (429 + Retry-After, even for a valid key);
+    other IPs and a success before the limit are unaffected (§7.2)."""
+    srv = make_server(api_keys=("secret-1",), auth_lockout_attempts=3)
+    url, body = srv.base_url + "/crawl", {"urls": ["https://e.org/"]}
+    attacker = {"X-Forwarded-For": "10.1.1.1", "X-API-Key": "wrong"}
+    for _ in range(3):
+        assert requests.post(url, json=body, headers=attacker, timeout=5).status_code == 401
+    blocked = requests.post(url, json={"urls": []}, headers={"X-Forwarded-For": "10.1.1.1",
+                                                              "X-API-Key": "secret-1"}, timeout=5)
+    assert blocked.status_code == 429
+    assert blocked.json()["error"] == "Too Many Requests"
+    assert int(blocked.headers["Retry-After"]) == blocked.json()["retry_after_seconds"] >= 1
+    other = requests.post(url, json={"urls": []}, headers={"X-Forwarded-For": "10.2.2.2",
+                                                            "X-API-Key": "secret-1"}, timeout=5)
+    assert other.status_code == 400  # past auth: the empty list fails validation
+    assert requests.get(srv.base_url + "/healthz", headers=attacker, timeout=5).status_code == 200
+
+
 def test_auth_rejects_missing_and_invalid_keys(make_server):
     """401 with WWW-Authenticate and a string error; X-API-Key and Bearer both work (§7.2)."""
     srv = make_server(api_keys=("secret-1",))
