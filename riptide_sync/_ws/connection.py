@@ -151,8 +151,14 @@ class Connection:
 
     # --- opening -------------------------------------------------------------------------
 
-    def connect(self) -> None:
+    def connect(self, *, read_welcome: bool = True) -> None:
         """Handshake, start the reader thread, read the welcome.
+
+        Args:
+            read_welcome: wait for the welcome here (deadline ``config.timeout``). False
+                returns right after the handshake, so a request can be sent at once (the
+                server reads it after sending its welcome, PROTOCOL.md §1.3); the welcome
+                is then the first event :meth:`receive` returns, and is noted there.
 
         Raises:
             AuthenticationError, RateLimitError, NotFoundError, ServerError, APIError:
@@ -201,20 +207,24 @@ class Connection:
                 target=self._run, name="riptide-ws-reader", daemon=True
             )
             self._reader.start()
+        if not read_welcome:
+            return
         try:
             first = self.receive(config.timeout)
         except BaseException:
             self.close()
             raise
-        if first.event_type == "welcome":
-            self.welcome = first
-            session = first.data.get("session_id")
-            self.session_id = session if isinstance(session, str) else None
-            if self._debug:
-                logger.debug("< welcome session %s", self.session_id)
-        else:
+        if first.event_type != "welcome":
             # Tolerant: a server without a welcome still works; keep the event.
             self._pushback.append(first)
+
+    def _note_welcome(self, event: StreamingResult) -> None:
+        """Keep the connection's welcome and session id (the first welcome only)."""
+        self.welcome = event
+        session = event.data.get("session_id")
+        self.session_id = session if isinstance(session, str) else None
+        if self._debug:
+            logger.debug("< welcome session %s", self.session_id)
 
     def _tick(self) -> float:
         """The reader's recv() timeout: short enough for keepalive checks to be timely."""
@@ -421,9 +431,13 @@ class Connection:
             return self._pushback.pop(0)
         item = self.queue.get(timeout)
         if item.__class__ is bytes:  # the hot path: a raw payload, decoded here
-            return decode_message(item)
-        assert isinstance(item, StreamingResult)
-        return item
+            event = decode_message(item)
+        else:
+            assert isinstance(item, StreamingResult)
+            event = item
+        if self.welcome is None and event.event_type == "welcome":
+            self._note_welcome(event)
+        return event
 
     def send_text(self, text: str) -> None:
         """Send one text frame (any thread).

@@ -51,10 +51,13 @@ class CrawlSource:
     """
 
     def __init__(self, transport: WebSocketTransport, connection: Connection,
-                 first: StreamingResult | None) -> None:
+                 first: StreamingResult | None, *, awaiting_welcome: bool = False) -> None:
         self._transport = transport
         self._connection = connection
         self._first = first
+        self._awaiting_welcome = awaiting_welcome
+        """The connection is new and nothing has arrived yet: the first event (normally
+        the welcome) is held to the welcome deadline, ``config.timeout``."""
         self._saw_metadata = False
         self.finished = False
         """The request's last event (summary, or an error answering it) was returned."""
@@ -81,7 +84,10 @@ class CrawlSource:
             return first
         if self._transport._active is not self:
             raise StreamConnectionError("stream closed")
-        event = self._connection.receive(timeout)
+        if self._awaiting_welcome:
+            event = self._first_event(timeout)
+        else:
+            event = self._connection.receive(timeout)
         kind = event.event_type
         if kind == "summary":
             self.finished = True
@@ -93,6 +99,21 @@ class CrawlSource:
             and event.data.get("error_type") != MALFORMED_MESSAGE
         ):
             self.finished = True
+        return event
+
+    def _first_event(self, timeout: float | None) -> StreamingResult:
+        """The new connection's first event, within the welcome deadline too."""
+        deadline = self._transport.config.timeout
+        limit = deadline if timeout is None else timeout if deadline is None else min(timeout, deadline)
+        try:
+            event = self._connection.receive(limit)
+        except StreamTimeoutError as exc:
+            raise StreamTimeoutError(
+                f"no welcome from {self._transport.url} within {limit:g} s"
+            ) from exc
+        self._awaiting_welcome = False
+        if event.event_type == "welcome":
+            self._transport._session_id = self._connection.session_id
         return event
 
     def close(self) -> None:
@@ -147,8 +168,11 @@ class WebSocketTransport:
         """The current connection, or None (for diagnostics and tests)."""
         return self._connection
 
-    def _connect(self) -> tuple[Connection, bool]:
-        """Return a usable connection and whether it is new (its welcome not yet given)."""
+    def _connect(self, *, read_welcome: bool = True) -> tuple[Connection, bool]:
+        """Return a usable connection and whether it is new (its welcome not yet given).
+
+        ``read_welcome`` False returns a new connection right after its handshake (see
+        :meth:`Connection.connect`): the welcome is then the connection's first event."""
         if self._closed:
             raise StreamConnectionError("the transport is closed")
         old = self._connection
@@ -163,7 +187,7 @@ class WebSocketTransport:
             if self._closed:
                 raise StreamConnectionError("the transport is closed")
             self._connection = connection
-        connection.connect()
+        connection.connect(read_welcome=read_welcome)
         if self._closed:  # close() raced with the handshake
             connection.close()
             raise StreamConnectionError("stream closed")
@@ -179,13 +203,16 @@ class WebSocketTransport:
             AuthenticationError, RateLimitError, NotFoundError, ServerError, APIError:
                 the server refused the handshake.
         """
-        connection, _ = self._connect()
+        # A new connection is not made to wait for its welcome: the crawl goes out right
+        # after the handshake (the server sends the welcome first and reads requests in
+        # order, PROTOCOL.md §1.3), which saves a turn before the first result.
+        connection, new = self._connect(read_welcome=False)
         welcome = None
         if not connection.welcome_delivered:
-            # A new connection (perhaps opened by request()): its welcome is news.
+            # A connection opened by request(): its welcome was read there, and is news.
             welcome = connection.welcome
             connection.welcome_delivered = True
-        source = CrawlSource(self, connection, welcome)
+        source = CrawlSource(self, connection, welcome, awaiting_welcome=new)
         self._active = source
         connection.send_text(encode_crawl(urls, options))
         return source

@@ -756,11 +756,18 @@ def test_handshake_timeout_raises_timeout_error(make_peer) -> None:
 
 
 def test_welcome_timeout_raises_timeout_error(make_peer) -> None:
-    """No welcome within config.timeout raises StreamTimeoutError and leaves no thread."""
+    """No welcome within config.timeout raises StreamTimeoutError and leaves no thread.
+
+    The crawl goes out right after the handshake (no wait for the welcome), so the
+    deadline applies to the request's first event."""
     peer = make_peer(lambda conn: conn.freeze(1 * UNIT), welcome=False)
     transport = WebSocketTransport(config(timeout=0.2 * UNIT), StreamStats(), url=peer.url)
-    with pytest.raises(StreamTimeoutError):
-        transport.open_crawl(["https://a.example/"], None)
+    source = transport.open_crawl(["https://a.example/"], None)
+    started = time.monotonic()
+    with pytest.raises(StreamTimeoutError, match="no welcome"):
+        source.receive(None)
+    assert time.monotonic() - started < 0.2 * UNIT + 0.5
+    transport.close()
     assert bridge_threads() == []
 
 
