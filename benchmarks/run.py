@@ -462,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
 
     quick = args.quick
     rounds = args.rounds or (2 if quick else 3)
-    sizes = [int(s) for s in (args.sizes or "200,4096,65536").split(",")]
+    # --quick keeps the smoke run near a minute: two sizes, two counts.
+    sizes = [int(s) for s in (args.sizes or ("200,65536" if quick else "200,4096,65536")).split(",")]
     counts = [int(s) for s in (args.counts or ("100,1000" if quick else "100,10000,100000")).split(",")]
     clients = [c for c in args.clients.split(",") if c]
     unknown = set(clients) - set(CLIENTS)
