@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import IO, Any, Sequence
 
 __all__ = ["Checkpoint"]
@@ -27,6 +28,8 @@ class Checkpoint:
         self.path = os.fspath(path)
         self._urls = urls
         self._file: IO[str] | None = None
+        self._closed = False
+        self._lock = threading.Lock()  # close() may come from another thread mid-append
 
     def load(self) -> dict[int, dict[str, Any]]:
         """Results already recorded, by the caller's index (the first line for an index wins)."""
@@ -53,7 +56,14 @@ class Checkpoint:
         return done
 
     def append(self, index: int, result: dict[str, Any]) -> None:
-        """Record one delivered result and flush it to the OS before returning."""
+        """Record one delivered result and flush it to the OS before returning; a no-op
+        once closed (the stream was closed from another thread)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._append(index, result)
+
+    def _append(self, index: int, result: dict[str, Any]) -> None:
         if self._file is None:
             torn = _ends_without_newline(self.path)
             self._file = open(self.path, "a", encoding="utf-8")
@@ -64,10 +74,12 @@ class Checkpoint:
         self._file.flush()
 
     def close(self) -> None:
-        """Close the file; idempotent."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Close the file; idempotent, any thread."""
+        with self._lock:
+            self._closed = True
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 def _ends_without_newline(path: str) -> bool:

@@ -270,15 +270,20 @@ def progress_deadline(timeout_secs: float | None) -> float:
 class _Lane:
     """One connection's worth of the stream: its transport and the request it carries."""
 
-    __slots__ = ("transport", "plan", "source", "pending", "answered", "pump")
+    __slots__ = ("transport", "plan", "source", "pending", "answered", "pump", "tracker",
+                 "progressed")
 
-    def __init__(self, transport: Transport | None) -> None:
+    def __init__(self, transport: Transport | None, retry: RetryPolicy) -> None:
         self.transport = transport
         self.plan: RequestPlan | None = None
         self.source: EventSource | None = None
         self.pending = 0  # positions of the plan still without a result
         self.answered = False  # the server accepted the request (metadata or a result came)
         self.pump: threading.Thread | None = None
+        # Each connection has its own streak of failures: lanes that fail together (a
+        # server restart) must not use up each other's attempts.
+        self.tracker = RetryTracker(retry)
+        self.progressed = False  # results came on this lane since its last failure
 
 
 _HANDOFF_SIZE = 64
@@ -322,7 +327,9 @@ class _StreamCore:
         self.checkpoint = checkpoint
         done = checkpoint.load() if checkpoint is not None else None
         self.session = CrawlSession(urls, max_per_request=max_urls_per_request, done=done)
-        self.lanes = [_Lane(self.transport)] + [_Lane(None) for _ in range(parallel - 1)]
+        self.lanes = [_Lane(self.transport, retry)] + [
+            _Lane(None, retry) for _ in range(parallel - 1)
+        ]
         self.closed = False
         self._closed_event = threading.Event()
         self._close_lock = threading.Lock()
@@ -357,8 +364,6 @@ class _StreamCore:
         started = time.monotonic()
         summaries: list[dict[str, Any]] = []
         self._sent_welcome = self._sent_metadata = False
-        tracker = RetryTracker(self.retry)
-        completed_at_failure = session.completed
         while not self.closed:
             for lane in self.lanes:  # give every idle lane a request
                 while lane.plan is None and not self.closed:
@@ -371,9 +376,7 @@ class _StreamCore:
                         session.release(plan)
                         if self.closed:
                             return
-                        completed_at_failure = self._after_failure(
-                            tracker, exc, completed_at_failure
-                        )
+                        self._after_failure(lane, exc)
             active = [lane for lane in self.lanes if lane.plan is not None]
             if not active:
                 break
@@ -387,7 +390,7 @@ class _StreamCore:
                 if not outcome:
                     continue
             if outcome == "refused":
-                self.close()
+                self._refused(lane, item)
                 return
             assert lane.plan is not None and lane.source is not None
             source = lane.source
@@ -405,7 +408,7 @@ class _StreamCore:
                         f"the server's summary came with {len(missing)} result(s) missing"
                     )
                 )
-                completed_at_failure = self._after_failure(tracker, cause, completed_at_failure)
+                self._after_failure(lane, cause)
         if self.closed:
             return
         elapsed_ms = int((time.monotonic() - started) * 1000)
@@ -415,9 +418,6 @@ class _StreamCore:
 
     def _open(self, lane: _Lane, plan: RequestPlan) -> None:
         """Send ``plan`` on ``lane`` (a new transport for a lane's first request)."""
-        if plan.resumed:
-            self.stats.reconnects += 1
-            self.stats.resumed_urls += plan.resumed
         if lane.transport is None:
             lane.transport = self.make_transport()
             if self.closed:  # close() ran while the transport was being made
@@ -428,6 +428,9 @@ class _StreamCore:
         except BaseException:
             lane.plan = None
             raise
+        if plan.resumed:  # counted once the resumed request is actually out
+            self.stats.reconnects += 1
+            self.stats.resumed_urls += plan.resumed
         lane.pending = sum(1 for i in plan.indices if not self.session.is_delivered(i))
         lane.answered = False
         others_active = any(other.plan is not None for other in self.lanes if other is not lane)
@@ -478,11 +481,20 @@ class _StreamCore:
     def _pump(self, lane: _Lane, source: EventSource) -> None:
         """Pump thread of a parallel stream: read one request's source into the hand-off
         until its summary or the end of the request."""
+        # The pump counts the results it reads itself: the consumer's count lags behind,
+        # and once the last result is read the wait for the summary is only the grace.
+        unread = lane.pending
         while not self.closed:
+            timeout = self.summary_timeout if unread <= 0 else self.progress_timeout
+            item: StreamingResult | BaseException
             try:
-                item: StreamingResult | BaseException = source.receive(self._timeout(lane))
+                event = source.receive(timeout)
             except BaseException as exc:  # delivered to the consumer, which decides
                 item = exc
+            else:
+                item = event
+                if event.event_type == "result":
+                    unread -= 1
             while not self.closed:
                 try:
                     self._handoff.put((lane, source, item), timeout=0.25)
@@ -514,6 +526,7 @@ class _StreamCore:
                 self.stats.duplicates_suppressed += 1
                 return ""
             lane.pending -= 1
+            lane.progressed = True
             self.stats.results += 1
             if self.checkpoint is not None:
                 self.checkpoint.append(data["index"], data.get("result") or {})
@@ -542,16 +555,11 @@ class _StreamCore:
             yield event  # a type the server added later: pass it through
         return ""
 
-    def _after_failure(
-        self, tracker: RetryTracker, cause: BaseException, completed_at_failure: int
-    ) -> int:
-        """Sleep before the next attempt, or raise when the policy gives up.
+    def _after_failure(self, lane: _Lane, cause: BaseException) -> None:
+        """Sleep before ``lane`` tries again, or raise when the policy gives up.
 
-        Results delivered since the last failure start a new streak, so the policy bounds
-        consecutive failures, not all of a long crawl's.
-
-        Returns:
-            The completed count at this failure (pass it to the next call).
+        Results delivered on the lane since its last failure start a new streak, so the
+        policy bounds a connection's consecutive failures, not all of a long crawl's.
 
         Raises:
             APIError: a refusal that no retry can fix (401/403, 404, 4xx), as itself.
@@ -561,14 +569,16 @@ class _StreamCore:
                 chains the last cause.
         """
         session = self.session
-        if session.completed > completed_at_failure:
-            tracker.reset()
         if isinstance(cause, SlowConsumerError):
             # overflow="error" asked for exactly this exception; say what is missing.
             cause.missing = session.missing_urls()
             cause.missing_indices = session.missing_indices()
             cause.delivered = session.completed
             raise cause
+        tracker = lane.tracker
+        if lane.progressed:
+            tracker.reset()
+            lane.progressed = False
         delay = tracker.next_delay(cause)
         if delay is None:
             if isinstance(cause, APIError) and not is_retryable(cause):
@@ -583,8 +593,35 @@ class _StreamCore:
         if self.retry.sleep is time.sleep:
             self._closed_event.wait(delay)  # close() ends the wait at once
         else:
-            self.retry.sleep(delay)
-        return session.completed
+            self.retry.sleep(delay)  # an injected sleep (tests): close() cannot cut it short
+
+    def _refused(self, lane: _Lane, event: StreamingResult | BaseException) -> None:
+        """The server refused a request (an ``error`` instead of metadata, PROTOCOL.md
+        §1.4): the error event was yielded; end the stream. Retrying would be refused
+        the same way.
+
+        Raises:
+            IncompleteStreamError: URLs are still without a result (the refused request's,
+                and those of any other request cut short); chained to an APIError that
+                carries the server's error type and message.
+        """
+        session = self.session
+        for other in self.lanes:
+            if other.plan is not None:
+                session.release(other.plan)
+        self.close()
+        missing = session.missing_indices()
+        if not missing:
+            return
+        data = event.data if isinstance(event, StreamingResult) else {}
+        message = str(data.get("message") or "the server refused the crawl request")
+        cause = APIError(message, error_type=data.get("error_type"), body=data)
+        raise IncompleteStreamError(
+            f"the server refused a crawl request: {message}",
+            missing=session.missing_urls(),
+            missing_indices=missing,
+            delivered=session.completed,
+        ) from cause
 
 
 def _error_event(error_type: str, message: str, timestamp: str | None = None) -> StreamingResult:

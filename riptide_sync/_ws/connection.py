@@ -136,6 +136,7 @@ class Connection:
         """The transport already handed the welcome to a crawl's consumer."""
         self.close_code: int | None = None
         """The close code received from the server, or None (no Close frame)."""
+        self._handshaking: websocket.WebSocket | None = None
         if decode_on_reader is None:
             decode_on_reader = config.overflow in ("drop_oldest", "drop_newest")
         self._decode_on_reader = decode_on_reader
@@ -174,6 +175,7 @@ class Connection:
             enable_multithread=True,
         )
         headers = [f"{name}: {value}" for name, value in config.headers.items()]
+        self._handshaking = ws  # close() from another thread shuts its socket down
         if self._debug:
             logger.debug("> connect %s", self.url)
         try:
@@ -187,11 +189,15 @@ class Connection:
                     **proxy_options(config.proxy),
                 )
         except BaseException:
+            self._handshaking = None
             ws.shutdown()  # type: ignore[no-untyped-call]
             self.state = State.CLOSED
             if self._debug:
                 logger.debug("! connect %s failed", self.url, exc_info=True)
+            if self._closing:
+                raise StreamConnectionError("stream closed") from None
             raise
+        self._handshaking = None
         with self._close_lock:
             if self._closing:  # close() was called during the handshake
                 ws.shutdown()  # type: ignore[no-untyped-call]
@@ -472,6 +478,13 @@ class Connection:
             self._closing = True
         if self.state == State.OPEN:
             self.state = State.CLOSING
+        handshaking = self._handshaking
+        if handshaking is not None and handshaking.sock is not None:
+            # A handshake in progress on another thread (a frozen server): unblock it.
+            try:
+                handshaking.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self.queue.close()
         reader = self._reader
         if reader is not None and reader.is_alive() and reader is not threading.current_thread():

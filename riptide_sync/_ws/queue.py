@@ -94,6 +94,10 @@ def _droppable(item: Item) -> bool:
     return item.event_type in DROPPABLE_TYPES
 
 
+_WHOLE_BATCH_POLICIES = frozenset({"error", "drop_oldest", "drop_newest"})
+"""Policies that take a whole batch while the queue is not yet full (see put_batch)."""
+
+
 class MessageQueue:
     """Bounded FIFO from one producer thread (the reader) to one consumer thread.
 
@@ -131,6 +135,11 @@ class MessageQueue:
         self._spill_write = 0
 
     # --- producer side (the reader thread) ---------------------------------------------
+    #
+    # Under "error" and the drop policies, a batch (one recv(): up to 256 KiB of messages)
+    # that arrives while the queue is not full is taken whole: one large read is not the
+    # consumer falling behind. Memory is then bounded by queue_size plus one read; the
+    # policy applies once the queue is full when a batch arrives.
 
     def put_batch(self, items: Sequence[Item]) -> bool:
         """Queue ``items`` in order, applying the overflow policy. Reader thread only.
@@ -143,13 +152,19 @@ class MessageQueue:
             if self._closed or self._finished:
                 return False
             mem = self._mem
-            if not self._spill_count and len(mem) + len(items) <= self.maxsize:
+            if not self._spill_count and (
+                len(mem) + len(items) <= self.maxsize
+                or (len(mem) < self.maxsize and self.overflow in _WHOLE_BATCH_POLICIES)
+            ):
                 mem.extend(items)
-            elif not self._overflow(items):
-                return False
+                accepted = True
+            else:
+                accepted = self._overflow(items)
             size = len(mem)
             if size > self.stats.queue_high_water:
                 self.stats.queue_high_water = size
+            if not accepted:
+                return False
             if self._consumer_waiting:
                 self._cond.notify()
             return True

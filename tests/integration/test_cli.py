@@ -218,7 +218,8 @@ def test_crawl_stream_ended_by_error_event_exits_1(make_server, capsys):
     urls = srv.article_urls()[:3]
     assert main(["crawl", "--base-url", srv.base_url, *urls]) == 1
     err = capsys.readouterr().err
-    assert "stream incomplete: 3 of 3 URLs have no result (the stream ended early: validation_error" in err
+    assert ("stream incomplete: 3 of 3 URLs have no result (the server refused a crawl request: "
+            "Validation error: Too many URLs: 3 (maximum: 2))") in err
     assert all(f"missing: {url}" in err for url in urls)
 
 

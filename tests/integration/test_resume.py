@@ -223,3 +223,30 @@ def test_checkpoint_second_run_skips_recorded(make_server, tmp_path):
     assert len(indices(events)) == 4
     assert len(requests_of(server, "ws")[-1].urls) == 4
     assert events[-1].data["successful"] == 6
+
+
+@pytest.mark.parametrize("transport", ["ws", "ndjson"])
+def test_lost_summary_in_parallel_costs_only_the_grace(make_server, transport):
+    """With parallel chunks, a lost summary still costs the summary grace, not the
+    progress deadline (the pump counts its own results)."""
+    server = make_server(synthetic_doc_size=SYNTHETIC, faults=Faults(drop_summary_first=1))
+    started = time.monotonic()
+    events, _ = crawl(server, transport, synthetic_urls(150), parallel=2, progress_timeout=30.0)
+    assert_complete(events, 150)
+    assert time.monotonic() - started < 15.0
+
+
+def test_refused_chunk_raises_naming_missing(make_server):
+    """A chunk the server refuses ends the stream with IncompleteStreamError naming its
+    URLs (and those cut short), chained to the server's validation error."""
+    from riptide_sync import APIError
+
+    server = make_server(synthetic_doc_size=SYNTHETIC, allow_private=False)
+    urls = synthetic_urls(150)
+    urls[120] = "http://10.0.0.1/private"  # valid to the client, refused by the server (§6.1)
+    with pytest.raises(IncompleteStreamError) as info:
+        crawl(server, "ws", urls, parallel=1)
+    assert info.value.delivered == 100
+    assert info.value.missing == urls[100:]
+    assert isinstance(info.value.__cause__, APIError)
+    assert info.value.__cause__.error_type == "validation_error"

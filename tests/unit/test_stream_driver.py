@@ -17,6 +17,7 @@ import pytest
 
 from riptide_sync import CrawlStream, RetryPolicy, StreamStats, StreamingResult
 from riptide_sync.exceptions import (
+    APIError,
     AuthenticationError,
     IncompleteStreamError,
     RateLimitError,
@@ -139,12 +140,35 @@ def test_stream_late_duplicate_is_not_yielded_twice():
 
 
 def test_stream_error_answering_request_ends_stream():
-    """A validation error instead of metadata is yielded, then the stream ends (§1.4)."""
+    """A validation error instead of metadata is yielded, then the stream ends (§1.4) by
+    raising IncompleteStreamError: no URL is lost silently."""
     transport = ScriptedTransport([ev("welcome"), ev("error", error_type="validation_error",
                                                      message="Validation error: x")])
-    events = list(make(transport, ["a"]))
-    assert [e.event_type for e in events] == ["welcome", "error"]
+    stream = make(transport, ["a"])
+    seen = []
+    with pytest.raises(IncompleteStreamError) as info:
+        for event in stream:
+            seen.append(event.event_type)
+    assert seen == ["welcome", "error"]
+    assert info.value.missing == ["a"]
+    assert isinstance(info.value.__cause__, APIError)
+    assert info.value.__cause__.error_type == "validation_error"
     assert transport.closed.is_set()
+
+
+def test_stream_refused_later_chunk_names_every_missing_url():
+    """The second chunk refused (e.g. a URL the server rejects): the first chunk's results
+    were delivered, the rest are named missing, and nothing is retried."""
+    urls = [f"u{i}" for i in range(150)]
+    refused = [ev("error", error_type="validation_error", message="Invalid URL: u120")]
+    sleeps = []
+    transport = ScriptedTransport(whole(urls), refused)
+    stream = make(transport, urls, max_urls_per_request=100, retry=policy(sleeps))
+    with pytest.raises(IncompleteStreamError) as info:
+        list(stream)
+    assert info.value.delivered == 100
+    assert info.value.missing == urls[100:]
+    assert len(transport.requests) == 2 and sleeps == []
 
 
 def test_stream_errors_after_metadata_are_yielded_and_streaming_goes_on():

@@ -81,7 +81,8 @@ def test_queue_drop_newest_never_drops_protocol_messages() -> None:
     """drop_newest discards incoming results but keeps an incoming summary."""
     stats = StreamStats()
     queue = MessageQueue(3, "drop_newest", stats)
-    queue.put_batch([event(0), event(1), event(2), event(3), event(9, "summary")])
+    queue.put_batch([event(0), event(1), event(2)])  # the queue is now full
+    queue.put_batch([event(3), event(9, "summary")])
     kinds = [queue.get(0).event_type for _ in range(3)]
     assert kinds == ["result", "result", "summary"]
     assert stats.dropped == 2
@@ -91,7 +92,8 @@ def test_queue_drop_oldest_evicts_oldest_result_only() -> None:
     """drop_oldest evicts the oldest result, skipping over queued protocol messages."""
     stats = StreamStats()
     queue = MessageQueue(3, "drop_oldest", stats)
-    queue.put_batch([event(0, "metadata"), event(1), event(2), event(3), event(4)])
+    queue.put_batch([event(0, "metadata"), event(1), event(2)])  # the queue is now full
+    queue.put_batch([event(3), event(4)])
     got = [queue.get(0) for _ in range(3)]
     assert [(e.event_type, e.data["index"]) for e in got] == [
         ("metadata", 0), ("result", 3), ("result", 4)]
@@ -102,19 +104,33 @@ def test_queue_drop_raw_payloads_are_classified() -> None:
     """Raw payloads are decoded to decide whether they may be dropped."""
     stats = StreamStats()
     queue = MessageQueue(1, "drop_newest", stats)
-    queue.put_batch([raw(0, "welcome"), raw(1), raw(2, "error")])
+    queue.put_batch([raw(0, "welcome")])  # the queue is now full
+    queue.put_batch([raw(1), raw(2, "error")])
     assert [json.loads(queue.get(0))["message_type"] for _ in range(2)] == ["welcome", "error"]
     assert stats.dropped == 1
 
 
 def test_queue_error_policy_raises_after_queued() -> None:
-    """overflow="error" refuses the batch, then raises SlowConsumerError after the queue."""
-    queue = MessageQueue(2, "error", StreamStats())
-    assert queue.put_batch([raw(0)])
-    assert not queue.put_batch([raw(1), raw(2)])
+    """overflow="error" refuses a batch that finds the queue full, then raises
+    SlowConsumerError after the queued messages."""
+    stats = StreamStats()
+    queue = MessageQueue(2, "error", stats)
+    assert queue.put_batch([raw(0), raw(1)])
+    assert not queue.put_batch([raw(2)])
+    assert stats.queue_high_water == 2
     assert [json.loads(queue.get(0))["data"]["index"] for _ in range(2)] == [0, 1]
     with pytest.raises(SlowConsumerError, match="queue_size=2"):
         queue.get(0)
+
+
+@pytest.mark.parametrize("policy", ["error", "drop_oldest", "drop_newest"])
+def test_queue_batch_arriving_before_full_is_taken_whole(policy: str) -> None:
+    """One large read while the consumer keeps up is not the consumer falling behind."""
+    stats = StreamStats()
+    queue = MessageQueue(3, policy, stats)
+    assert queue.put_batch([raw(i) for i in range(10)])
+    assert stats.dropped == 0 and stats.queue_high_water == 10
+    assert [json.loads(queue.get(0))["data"]["index"] for _ in range(10)] == list(range(10))
 
 
 def test_queue_block_policy_waits_for_room() -> None:
