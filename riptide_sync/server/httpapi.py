@@ -338,21 +338,39 @@ def synthetic_outcome(url: str, template: dict[str, Any], cache_mode: str) -> Ou
 
 # --- batch ------------------------------------------------------------------------------
 
-async def batch_crawl(request: web.Request) -> web.Response:
-    """``POST /crawl`` (§4), standard pipeline: origin status, request order, statistics."""
+async def _validated_body(
+    request: web.Request, transport: str
+) -> tuple[wire.CrawlRequest, int, wire.ValidationFailure | None]:
+    """Read the body, number the request, run §6.1 validation and log the request.
+
+    Returns:
+        ``(request body, connection id, the validation failure or None)``.
+
+    Raises:
+        _Rejected: the framework's 415/400/413/422 (§6.4), before validation.
+    """
     state = request.app[STATE]
-    try:
-        req = await read_crawl_body(request)
-    except _Rejected as exc:
-        return exc.response
+    req = await read_crawl_body(request)
     connection = state.next_connection_id()
+    failure = None
     try:
         wire.validate_crawl_request(req.urls, max_urls=state.config.max_urls_per_request,
                                     allow_private=state.config.private_allowed)
     except wire.ValidationFailure as exc:
-        state.log_request("batch", req.urls, req.options, False, connection)
-        return json_response(wire.api_error(exc.kind, exc.message, 400), status=400)
-    state.log_request("batch", req.urls, req.options, True, connection)
+        failure = exc
+    state.log_request(transport, req.urls, req.options, failure is None, connection)
+    return req, connection, failure
+
+
+async def batch_crawl(request: web.Request) -> web.Response:
+    """``POST /crawl`` (§4), standard pipeline: origin status, request order, statistics."""
+    state = request.app[STATE]
+    try:
+        req, connection, failure = await _validated_body(request, "batch")
+    except _Rejected as exc:
+        return exc.response
+    if failure is not None:
+        return json_response(wire.api_error(failure.kind, failure.message, 400), status=400)
     started = time.perf_counter()
     try:
         found = await asyncio.wait_for(_batch_outcomes(state, req), state.config.response_timeout)
@@ -586,21 +604,16 @@ async def sse_crawl(request: web.Request) -> web.StreamResponse:
     """``POST /crawl/sse`` (§3): named events, shared ids, heartbeats, ``complete``."""
     state = request.app[STATE]
     try:
-        req = await read_crawl_body(request)
+        req, connection, failure = await _validated_body(request, "sse")
     except _Rejected as exc:
         return exc.response
-    connection = state.next_connection_id()
-    try:
-        wire.validate_crawl_request(req.urls, max_urls=state.config.max_urls_per_request,
-                                    allow_private=state.config.private_allowed)
-    except wire.ValidationFailure as exc:
-        state.log_request("sse", req.urls, req.options, False, connection)
+    if failure is not None:
         # §3 [quirk]: HTTP 500, and the type is always validation_error.
-        body = b"event: error\ndata: " + wire.dumps({"error": {"type": "validation_error", "message": exc.message,
+        body = b"event: error\ndata: " + wire.dumps({"error": {"type": "validation_error",
+                                                               "message": failure.message,
                                                                "retryable": False}}) + b"\n\n"
         return web.Response(status=500, body=body, headers={"Content-Type": "text/event-stream",
                                                              "Cache-Control": "no-cache"})
-    state.log_request("sse", req.urls, req.options, True, connection)
     response = await _stream_response(request, "text/event-stream", {})
     state.counters.streams_open += 1
     faults = FaultRunner(state, "sse")
