@@ -149,24 +149,27 @@ _LAST_METER: Meter | None = None
 def run_wsclient(base: str, urls: list[str]) -> Meter:
     import websocket
 
-    loads = json.loads
-    meter = Meter()
+    meter = Meter()  # the clock starts before connecting, as for every client
     ws = websocket.create_connection(_ws_url(base), skip_utf8_validation=True, timeout=300)
     try:
         ws.recv()  # welcome
         ws.send(_crawl_frame_text(urls))
-        recv = ws.recv
-        while True:
-            raw = recv()
-            meter.bytes += len(raw)
-            kind = loads(raw).get("message_type")
-            if kind == "result":
-                meter.result()
-            elif kind == "summary" or kind == "error":
-                break
+        return _drain_ws(ws.recv, meter)
     finally:
         ws.close()
-    return meter
+
+
+def _drain_ws(recv: Any, meter: Meter) -> Meter:
+    """The loop a user writes over a blocking WebSocket: recv, json.loads, until summary."""
+    loads = json.loads
+    while True:
+        raw = recv()
+        meter.bytes += len(raw)
+        kind = loads(raw).get("message_type")
+        if kind == "result":
+            meter.result()
+        elif kind == "summary" or kind == "error":
+            return meter
 
 
 def run_websockets_async(base: str, urls: list[str]) -> Meter:
@@ -196,21 +199,11 @@ def run_websockets_async(base: str, urls: list[str]) -> Meter:
 def run_websockets_sync(base: str, urls: list[str]) -> Meter:
     from websockets.sync.client import connect
 
-    loads = json.loads
-    meter = Meter()
+    meter = Meter()  # the clock starts before connecting, as for every client
     with connect(_ws_url(base), max_size=None, compression=None) as ws:
         ws.recv()  # welcome
         ws.send(_crawl_frame_text(urls))
-        recv = ws.recv
-        while True:
-            raw = recv()
-            meter.bytes += len(raw)
-            kind = loads(raw).get("message_type")
-            if kind == "result":
-                meter.result()
-            elif kind == "summary" or kind == "error":
-                break
-    return meter
+        return _drain_ws(ws.recv, meter)
 
 
 def run_requests_ndjson(base: str, urls: list[str]) -> Meter:

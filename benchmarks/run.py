@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import urllib.request
 from typing import Any, Iterator
 
 from . import core
+from ._process import background, free_port
 from .clients import CLIENTS, SDK_CLIENTS, WS_PEERS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,44 +53,19 @@ _MESSAGE_OVERHEAD = 900
 # --- processes -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def server(size: int, max_urls: int, faults: tuple[str, ...] = ()) -> Iterator[str]:
     """A synthetic-mode server in its own process; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "riptide_sync", "serve", "--port", str(port),
            "--synthetic-size", str(size), "--max-urls", str(max_urls),
            "--ping-interval", "3600", "--pong-timeout", "3600"]
     for fault in faults:
         cmd += ["--fault", fault]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"server exited with {proc.returncode}: {err[-500:]}")
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    with background(cmd, lambda: urllib.request.urlopen(base + "/healthz", timeout=1).read(),
+                    cwd=ROOT, timeout=30):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def run_client(client: str, base: str, count: int, *extra: str,

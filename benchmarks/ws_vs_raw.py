@@ -17,9 +17,9 @@ Two servers, each in its own process so that it does not share the client's GIL:
 
 Usage::
 
-    .venv/bin/python benchmarks/ws_vs_raw.py                    # both servers, 40,000 x 2 sizes
-    .venv/bin/python benchmarks/ws_vs_raw.py --servers blast --rounds 3 --count 10000
-    .venv/bin/python benchmarks/ws_vs_raw.py --decode reader    # decode on the reader thread
+    .venv/bin/python -m benchmarks.ws_vs_raw                    # both servers, 40,000 x 2 sizes
+    .venv/bin/python -m benchmarks.ws_vs_raw --servers blast --rounds 3 --count 10000
+    .venv/bin/python -m benchmarks.ws_vs_raw --decode reader    # decode on the reader thread
 
 Writes a JSON summary when ``--json PATH`` is given.
 """
@@ -35,11 +35,14 @@ import os
 import platform
 import socket
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
 from typing import Any, Callable, Iterator
+
+from benchmarks._process import background, free_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -203,46 +206,25 @@ def run_transport(ws_url: str, urls: list[str], decode: str) -> tuple[int, float
 # --- servers -----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def start_server(kind: str, count: int, size: int) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     if kind == "blast":
-        cmd = [sys.executable, os.path.abspath(__file__), "--serve-blast", str(port), str(count), str(size)]
+        cmd = [sys.executable, "-m", "benchmarks.ws_vs_raw", "--serve-blast", str(port), str(count), str(size)]
+
+        def ready() -> None:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            time.sleep(0.2)  # it accepts before the blob is built: let it finish
     else:
         cmd = [sys.executable, "-m", "riptide_sync", "serve", "--port", str(port),
                "--synthetic-size", str(size), "--max-urls", str(count),
                "--ping-interval", "3600", "--pong-timeout", "3600"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{kind} server exited with {proc.returncode}")
-            try:
-                if kind == "blast":
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    time.sleep(0.2)  # it accepts before the blob is built: let it finish
-                else:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+
+        def ready() -> None:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+
+    with background(cmd, ready, cwd=ROOT, poll=0.1):
         yield f"ws://127.0.0.1:{port}/crawl/ws"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
