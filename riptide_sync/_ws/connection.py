@@ -39,11 +39,16 @@ import websocket
 
 from .._config import ClientConfig
 from .._stream import StreamStats
-from ..exceptions import KeepaliveTimeoutError, StreamConnectionError, StreamingError
+from ..exceptions import (
+    KeepaliveTimeoutError,
+    ProtocolViolationError,
+    StreamConnectionError,
+    StreamingError,
+)
 from ..models import StreamingResult
-from ..protocol.envelope import decode_message
+from ..protocol.envelope import InvalidUTF8, decode_frame
 from . import errors
-from .frames import CloseCode, FrameError, FrameParser, Opcode, explain_close, parse_close
+from .frames import CloseCode, FrameError, FrameParser, Opcode, explain_close, sendable_close_code
 from .queue import MessageQueue
 
 __all__ = ["Connection", "State", "RECV_SIZE"]
@@ -147,6 +152,7 @@ class Connection:
         self._reader: threading.Thread | None = None
         self._close_lock = threading.Lock()
         self._closing = False
+        self._close_sent = False
         self._ping_sent: dict[bytes, float] = {}
         self._debug = logger.isEnabledFor(logging.DEBUG)
 
@@ -198,6 +204,17 @@ class Connection:
                 raise StreamConnectionError("stream closed") from None
             raise
         self._handshaking = None
+        extensions = (ws.getheaders() or {}).get("sec-websocket-extensions")
+        if extensions:
+            # RFC 6455 §9.1: the client offered none, so the server may not use any; its
+            # frames would carry reserved bits this client cannot read.
+            ws.shutdown()  # type: ignore[no-untyped-call]
+            self.state = State.CLOSED
+            raise ProtocolViolationError(
+                f"{self.url} broke the WebSocket handshake: its 101 response names the "
+                f"extension(s) {extensions!r} in Sec-WebSocket-Extensions, but the client "
+                f"offered none"
+            )
         with self._close_lock:
             if self._closing:  # close() was called during the handshake
                 ws.shutdown()  # type: ignore[no-untyped-call]
@@ -244,17 +261,19 @@ class Connection:
 
     # --- the reader thread -----------------------------------------------------------------
 
+    def _new_parser(self) -> FrameParser:
+        """The reader's frame parser (a test peer may ask it for more, e.g. opcodes)."""
+        return FrameParser(self.config.max_message_size)
+
     def _run(self) -> None:
         """Read frames until the connection ends; hand messages to the queue."""
         sock = self._sock
         assert sock is not None
         recv = sock.recv
-        parser = FrameParser(self.config.max_message_size)
+        parser = self._new_parser()
         feed = parser.feed
-        queue = self.queue
-        put = queue.put_batch
+        put = self._put
         stats = self.stats
-        decode = decode_message if self._decode_on_reader else None
         debug = self._debug
         interval = self.config.ping_interval
         grace = self.config.ping_timeout
@@ -286,9 +305,17 @@ class Connection:
                     if self._closing:
                         break
                     raise StreamConnectionError(
-                        f"the server closed the connection {self._closed_how(parser)}"
+                        f"the server closed the connection {self._closed_how()}"
                     )
-                messages = feed(data)
+                try:
+                    messages = feed(data)
+                except FrameError as exc:
+                    # What the same read completed before the bad frame still counts.
+                    messages = exc.messages
+                    exc.messages = []
+                    self._count(messages, parser.payload_bytes - counted)
+                    self._dispatch(messages, parser)
+                    raise
                 if messages:
                     stats.messages += len(messages)
                     stats.bytes_received += parser.payload_bytes - counted
@@ -296,16 +323,11 @@ class Connection:
                     if debug:
                         for message in messages:
                             logger.debug("< %.200r", message)
-                    if not put(messages if decode is None else [decode(m) for m in messages]):
-                        if self._closing:
-                            break
-                        if not queue.closed:
-                            # overflow="error" tripped: stop the server too.
-                            self._send_close(CloseCode.NORMAL, "slow consumer")
-                        break
                 if parser.controls:
-                    if self._handle_controls(parser):
+                    if self._dispatch(messages, parser):
                         break
+                elif messages and put(messages):
+                    break
                 # Any inbound byte is a sign of life (PROTOCOL.md §1.8); this also
                 # restarts the clock after put() blocked under overflow="block".
                 now = time.monotonic()
@@ -328,44 +350,96 @@ class Connection:
                 error = None  # close() was called: the consumer sees "stream closed"
             if error is not None:
                 logger.debug("! %s", error)
-            queue.finish(error)
+            self.queue.finish(error)
             self._teardown()
 
-    def _closed_how(self, parser: FrameParser) -> str:
+    def _count(self, messages: list[bytes], size: int) -> None:
+        if messages:
+            self.stats.messages += len(messages)
+            self.stats.bytes_received += size
+
+    def _put(self, messages: list[bytes]) -> bool:
+        """Queue a batch of messages (decoded first under the drop policies). Returns True
+        when the reader must stop (queue closed, or overflow="error" tripped).
+
+        Raises:
+            FrameError: code 1007, a text message that is not UTF-8 (decoding on the
+                reader); the messages before it are queued first.
+        """
+        queue = self.queue
+        if self._decode_on_reader:
+            events: list[StreamingResult] = []
+            for message in messages:
+                try:
+                    events.append(decode_frame(message))
+                except InvalidUTF8 as exc:
+                    if events:
+                        queue.put_batch(events)
+                    raise FrameError(str(exc), CloseCode.INVALID_DATA) from exc
+            accepted = queue.put_batch(events)
+        else:
+            accepted = queue.put_batch(messages)
+        if accepted:
+            return False
+        if not self._closing and not queue.closed:
+            # overflow="error" tripped: stop the server too.
+            self._send_close(CloseCode.NORMAL, "slow consumer")
+        return True
+
+    def _dispatch(self, messages: list[bytes], parser: FrameParser) -> bool:
+        """Deliver messages and answer control frames in the order they arrived, so a
+        ping between two messages is answered before the second one is queued. Returns
+        True when the reader must stop."""
+        controls = parser.controls
+        parser.controls = []
+        start = 0
+        for position, opcode, payload in controls:
+            if position > start:
+                if self._put(messages[start:position]):
+                    return True
+                start = position
+            if self._handle_control(opcode, payload, parser):
+                return True
+        if start < len(messages):
+            return self._put(messages[start:] if start else messages)
+        return False
+
+    def _closed_how(self) -> str:
         if self.close_code is not None:
             return f"with code {explain_close(self.close_code)}"
         return f"without a Close frame (code {explain_close(CloseCode.ABNORMAL)})"
 
-    def _handle_controls(self, parser: FrameParser) -> bool:
-        """Answer pings, time pongs, echo a close. Returns True when the peer closed."""
-        controls = parser.controls
-        parser.controls = []
-        ws = self._ws
-        assert ws is not None
-        for opcode, payload in controls:
-            if opcode == Opcode.PING:
-                if self._debug:
-                    logger.debug("< ping %r; > pong", payload)
-                ws.pong(payload)  # RFC 6455 §5.5.3: answer as soon as practical
-            elif opcode == Opcode.PONG:
-                sent = self._ping_sent.pop(payload, None)
-                if sent is not None:
-                    self.stats.last_rtt_ms = (time.monotonic() - sent) * 1000.0
-                    self._ping_sent.clear()  # older unanswered pings are moot now
-                if self._debug:
-                    logger.debug("< pong %r", payload)
-            elif opcode == Opcode.CLOSE:
-                code, reason = parse_close(payload)
-                self.close_code = code
-                if self._debug:
-                    logger.debug("< close %s %r", explain_close(code), reason)
-                if not self._closing:
-                    self._send_close(CloseCode.NORMAL if code == CloseCode.NO_STATUS else code, "")
-                    raise StreamConnectionError(
-                        f"the server closed the connection with code {explain_close(code)}"
-                        + (f": {reason}" if reason else "")
-                    )
-                return True
+    def _handle_control(self, opcode: int, payload: bytes, parser: FrameParser) -> bool:
+        """Answer a ping, time a pong, echo a close. Returns True when the peer closed."""
+        if opcode == Opcode.PING:
+            if self._debug:
+                logger.debug("< ping %r; > pong", payload)
+            ws = self._ws
+            assert ws is not None
+            ws.pong(payload)  # RFC 6455 §5.5.3: answer as soon as practical
+        elif opcode == Opcode.PONG:
+            sent = self._ping_sent.pop(payload, None)
+            if sent is not None:
+                self.stats.last_rtt_ms = (time.monotonic() - sent) * 1000.0
+                self._ping_sent.clear()  # older unanswered pings are moot now
+            if self._debug:
+                logger.debug("< pong %r", payload)
+        elif opcode == Opcode.CLOSE:
+            # The parser validated the code and the reason (1002 / 1007 otherwise).
+            code = parser.close_code
+            assert code is not None
+            reason = parser.close_reason
+            self.close_code = code
+            if self._debug:
+                logger.debug("< close %s %r", explain_close(code), reason)
+            # RFC 6455 §5.5.1: echo the status code (1005, "none", is answered with 1000).
+            self._send_close(sendable_close_code(code), "")
+            if not self._closing:
+                raise StreamConnectionError(
+                    f"the server closed the connection with code {explain_close(code)}"
+                    + (f": {reason}" if reason else "")
+                )
+            return True
         return False
 
     def _send_ping(self, now: float) -> None:
@@ -381,14 +455,18 @@ class Connection:
     def _send_close(self, code: int, reason: str) -> None:
         """Best effort: a Close frame must never block or raise on the way out."""
         ws = self._ws
-        if ws is None or not ws.lock.acquire(timeout=_CLOSE_LOCK_TIMEOUT):
+        if ws is None or self._close_sent or not ws.lock.acquire(timeout=_CLOSE_LOCK_TIMEOUT):
             return
         try:
             sock = ws.sock
-            if sock is None:
+            if sock is None or self._close_sent:
                 return
+            self._close_sent = True  # one Close frame per connection (RFC 6455 §5.5.1)
+            # 1005/1006/1015 describe a close locally and never go on the wire (§7.4.1).
+            code = sendable_close_code(code)
+            reason_bytes = reason.encode("utf-8")[:120].decode("utf-8", "ignore").encode("utf-8")
             frame = websocket.ABNF.create_frame(
-                code.to_bytes(2, "big") + reason.encode("utf-8")[:120], websocket.ABNF.OPCODE_CLOSE
+                code.to_bytes(2, "big") + reason_bytes, websocket.ABNF.OPCODE_CLOSE
             ).format()
             if self._debug:
                 logger.debug("> close %s", explain_close(code))
@@ -437,13 +515,26 @@ class Connection:
             return self._pushback.pop(0)
         item = self.queue.get(timeout)
         if item.__class__ is bytes:  # the hot path: a raw payload, decoded here
-            event = decode_message(item)
+            try:
+                event = decode_frame(item)
+            except InvalidUTF8 as exc:
+                raise self._invalid_text(exc) from exc
         else:
             assert isinstance(item, StreamingResult)
             event = item
         if self.welcome is None and event.event_type == "welcome":
             self._note_welcome(event)
         return event
+
+    def _invalid_text(self, exc: InvalidUTF8) -> StreamConnectionError:
+        """A text message that is not UTF-8 (found by the consumer's JSON decoder): close
+        with 1007 (RFC 6455 §8.1) and end the stream with a resumable error."""
+        self._send_close(CloseCode.INVALID_DATA, "invalid UTF-8 in a text message")
+        self.close()
+        error = StreamConnectionError(f"{self.url}: {exc}; closed the connection with code "
+                                      f"{explain_close(CloseCode.INVALID_DATA)}")
+        error.close_code = CloseCode.INVALID_DATA  # type: ignore[attr-defined]
+        return error
 
     def send_text(self, text: str) -> None:
         """Send one text frame (any thread).

@@ -6,6 +6,7 @@ websocket-client, ``socket`` and ``ssl`` exceptions, and the frame parser's
     WebSocketBadStatusException               -> APIError subclass by status, as for
                                                  HTTP (riptide_sync.protocol.errors)
     MessageTooBig                             -> ProtocolViolationError (close 1009)
+    FrameError with code 1007 (not UTF-8)     -> StreamConnectionError (resumable)
     FrameError, bad handshake headers         -> ProtocolViolationError
     timeouts (socket, websocket-client)       -> StreamTimeoutError
     DNS, refused, reset, TLS, proxy, EOF      -> StreamConnectionError
@@ -33,7 +34,7 @@ from ..exceptions import (
     StreamTimeoutError,
 )
 from ..protocol.errors import api_error
-from .frames import FrameError
+from .frames import CloseCode, FrameError, explain_close
 
 __all__ = ["map_exception", "translate", "status_error"]
 
@@ -53,6 +54,14 @@ def map_exception(exc: BaseException, *, url: str, during: str) -> RipTideError:
     if isinstance(exc, websocket.WebSocketBadStatusException):
         return status_error(exc.status_code, exc.resp_headers or {}, exc.resp_body, url)
     if isinstance(exc, FrameError):
+        if exc.code == CloseCode.INVALID_DATA:
+            # A text message that is not UTF-8 (RFC 6455 §8.1): the connection is closed
+            # with 1007, and the request can be resumed on another one.
+            lost = StreamConnectionError(
+                f"{url}: {exc}; closed the connection with code {explain_close(exc.code)}"
+            )
+            lost.close_code = exc.code  # type: ignore[attr-defined]
+            return lost
         error = ProtocolViolationError(f"{url}: {exc}")
         error.close_code = exc.code  # type: ignore[attr-defined]
         return error

@@ -9,14 +9,30 @@ and payload (three syscalls per message), validates UTF-8 in pure Python, and le
 frame's length only after buffering it, so it cannot refuse an oversized message before
 reading it. The handshake, TLS, proxies and every outgoing frame still go through
 websocket-client; only the inbound byte stream is parsed here.
+
+UTF-8: a RipTide client decodes every text message as JSON, and the JSON decoder already
+refuses invalid UTF-8 (the connection then closes with 1007), so by default the parser
+does not validate text on the hot path. ``validate_utf8=True`` makes it check every text
+message itself, incrementally across fragments, failing on the first bad fragment.
 """
 
 from __future__ import annotations
 
+import codecs
+import collections
 import enum
-from typing import Final
+from typing import Deque, Final, Optional
 
-__all__ = ["Opcode", "CloseCode", "FrameError", "MessageTooBig", "FrameParser", "parse_close"]
+__all__ = [
+    "Opcode",
+    "CloseCode",
+    "FrameError",
+    "MessageTooBig",
+    "FrameParser",
+    "parse_close",
+    "is_valid_close_code",
+    "sendable_close_code",
+]
 
 
 class Opcode(enum.IntEnum):
@@ -41,6 +57,7 @@ class CloseCode(enum.IntEnum):
     INVALID_DATA = 1007
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
+    TLS_HANDSHAKE = 1015
 
 
 CLOSE_CODE_EXPLANATIONS: Final[dict[int, str]] = {
@@ -53,18 +70,45 @@ CLOSE_CODE_EXPLANATIONS: Final[dict[int, str]] = {
     1007: "invalid data",
     1008: "policy violation",
     1009: "message too big",
+    1010: "mandatory extension",
     1011: "internal error",
     1012: "service restart",
     1013: "try again later",
+    1014: "bad gateway",
+    1015: "TLS handshake failed",
 }
+
+_RESERVED_CLOSE_CODES: Final = frozenset({1004, 1005, 1006, 1015})
+"""Registered codes that must never appear in a Close frame (RFC 6455 §7.4.1)."""
+
+
+def is_valid_close_code(code: int) -> bool:
+    """True for a code a peer may put in a Close frame (RFC 6455 §7.4): 1000-1003 and
+    1007-1014 (registered with IANA), 3000-4999 (libraries, applications)."""
+    if 3000 <= code <= 4999:
+        return True
+    return 1000 <= code <= 1014 and code not in _RESERVED_CLOSE_CODES
+
+
+def sendable_close_code(code: int) -> int:
+    """``code`` if it may go on the wire, else 1000: 1005, 1006 and 1015 only ever
+    describe a close locally (RFC 6455 §7.4.1), and nothing outside the valid ranges is
+    sent either."""
+    return code if is_valid_close_code(code) else CloseCode.NORMAL
 
 
 class FrameError(Exception):
-    """The byte stream broke RFC 6455; the connection must be closed with ``code``."""
+    """The byte stream broke RFC 6455; the connection must be closed with ``code``.
+
+    ``messages`` holds the data messages the same :meth:`FrameParser.feed` call completed
+    before the bad frame (the caller delivers them before failing), and the parser's
+    ``controls`` still holds the control frames that came before it.
+    """
 
     def __init__(self, message: str, code: int = CloseCode.PROTOCOL_ERROR) -> None:
         super().__init__(message)
         self.code = code
+        self.messages: list[bytes] = []
 
 
 class MessageTooBig(FrameError):
@@ -82,33 +126,62 @@ class MessageTooBig(FrameError):
 
 _FIN_TEXT: Final = 0x81
 _FIN_BINARY: Final = 0x82
+_NEVER: Final = -1
+"""A header byte that never matches: sends a frame kind down the slow path."""
 _CONTROL_MAX: Final = 125
+_LENGTH_TOP_BIT: Final = 1 << 63
+
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def _utf8_error(exc: UnicodeDecodeError, consumed: int, what: str) -> FrameError:
+    return FrameError(
+        f"the server sent {what} that is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x}"
+        f" at offset {consumed + exc.start}: {exc.reason})",
+        CloseCode.INVALID_DATA,
+    )
 
 
 class FrameParser:
     """Turns a server's byte stream into messages.
 
     ``feed(data)`` returns the payloads (``bytes``) of the text and binary messages
-    completed by ``data``, fragments joined; control frames completed by it are appended
-    to :attr:`controls` as ``(opcode, payload)``; the caller answers pings and handles
-    pongs and the close, then clears the list. After a Close frame, :attr:`closed` is
-    set and any further bytes are ignored.
+    completed by ``data``, fragments joined. Control frames completed by it are appended
+    to :attr:`controls` as ``(position, opcode, payload)``, ``position`` being how many of
+    the returned messages came before the control frame; the caller delivers and answers
+    them in that order, then clears the list. After a Close frame, :attr:`closed` is set,
+    :attr:`close_code` and :attr:`close_reason` hold what it said, and any further bytes
+    are ignored; after a :class:`FrameError`, too.
 
     Args:
         max_message_size: largest message accepted in bytes; None means no limit.
+        validate_utf8: check that every text message is UTF-8, fragment by fragment
+            (False: the caller's JSON decoder does it).
+        record_opcodes: append the opcode of every completed message to :attr:`opcodes`
+            (for a generic echo peer; a RipTide client knows every message is text).
 
     Raises (from ``feed``):
         MessageTooBig: a frame header announces more than ``max_message_size`` bytes,
             raised before the payload is read.
-        FrameError: a masked server frame, reserved bits set (no extension is
-            negotiated), an unknown opcode, a fragmented or oversized control frame, or a
-            continuation out of place.
+        FrameError: code 1002 for a masked server frame, reserved bits set (no extension
+            is negotiated), an unknown opcode, a fragmented or oversized control frame, a
+            continuation out of place, a length with its top bit set, or a Close frame
+            with a 1-byte payload or an invalid code; code 1007 for a Close reason, or
+            (with ``validate_utf8``) a text message, that is not UTF-8.
     """
 
     __slots__ = ("_limit", "_chunks", "_have", "_need", "_fragments", "_fragments_size",
-                 "controls", "closed", "payload_bytes")
+                 "_fragment_text", "_decoder", "_decoded", "_fast_text", "_fast_binary",
+                 "_validate", "controls", "closed", "close_code", "close_reason",
+                 "payload_bytes", "opcodes")
 
-    def __init__(self, max_message_size: int | None = None) -> None:
+    def __init__(
+        self,
+        max_message_size: int | None = None,
+        *,
+        validate_utf8: bool = False,
+        record_opcodes: bool = False,
+    ) -> None:
         self._limit = max_message_size if max_message_size is not None else 1 << 63
         self._chunks: list[bytes] = []
         """Bytes of an incomplete frame, not joined until the frame is complete."""
@@ -117,12 +190,27 @@ class FrameParser:
         """Bytes needed before parsing can progress (a header, or a whole frame)."""
         self._fragments: list[bytes] | None = None
         self._fragments_size = 0
-        self.controls: list[tuple[int, bytes]] = []
-        """Control frames completed so far, ``(opcode, payload)``; the caller clears it."""
+        self._fragment_text = False
+        self._validate = validate_utf8
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self._decoded = 0
+        """Bytes of the fragmented text message the decoder has checked so far."""
+        # The hot path handles unfragmented text/binary frames inline; the slow path
+        # takes whichever kinds need more than slicing out the payload.
+        self._fast_text = _NEVER if validate_utf8 or record_opcodes else _FIN_TEXT
+        self._fast_binary = _NEVER if record_opcodes else _FIN_BINARY
+        self.controls: list[tuple[int, int, bytes]] = []
+        """Control frames completed so far, ``(position, opcode, payload)``; the caller
+        clears it."""
         self.closed = False
-        """A Close frame has been parsed; later bytes are ignored."""
+        """A Close frame (or a protocol error) has been parsed; later bytes are ignored."""
+        self.close_code: int | None = None
+        """The code of the server's Close frame (1005 when it carried none), once parsed."""
+        self.close_reason = ""
         self.payload_bytes = 0
         """Payload bytes of completed data messages so far."""
+        self.opcodes: Optional[Deque[int]] = collections.deque() if record_opcodes else None
+        """With ``record_opcodes``: the opcode of each completed message, in order."""
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add bytes from the socket; return the data messages they complete, in order."""
@@ -140,50 +228,64 @@ class FrameParser:
         else:
             buf = data
         limit = self._limit
+        fast_text = self._fast_text
+        fast_binary = self._fast_binary
         out: list[bytes] = []
         append = out.append
         n = len(buf)
         pos = 0
-        while n - pos >= 2:
-            b0 = buf[pos]
-            length = buf[pos + 1]
-            if length & 0x80:
-                # RFC 6455 §5.1: a client MUST close the connection on a masked frame.
-                raise FrameError("the server sent a masked frame")
-            head = 2
-            if length >= 126:
-                if length == 126:
-                    if n - pos < 4:
-                        self._need = 4
-                        break
-                    length = (buf[pos + 2] << 8) | buf[pos + 3]
-                    head = 4
-                else:
-                    if n - pos < 10:
-                        self._need = 10
-                        break
-                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                    head = 10
-            if length > limit:
-                raise MessageTooBig(length, limit)
-            end = pos + head + length
-            if end > n:
-                self._need = end - pos
-                break
-            payload = buf[pos + head : end]
-            pos = end
-            if b0 == _FIN_TEXT or b0 == _FIN_BINARY:
-                if self._fragments is not None:
-                    raise FrameError("a new message began before the fragmented one ended")
-                self.payload_bytes += length
-                append(payload)
-                continue
-            self._slow_frame(b0, payload, append)
-            if self.closed:
-                pos = n
-                break
-        else:
-            self._need = 2
+        try:
+            while n - pos >= 2:
+                b0 = buf[pos]
+                length = buf[pos + 1]
+                if length & 0x80:
+                    # RFC 6455 §5.1: a client MUST close the connection on a masked frame.
+                    raise FrameError("the server sent a masked frame")
+                head = 2
+                if length >= 126:
+                    if length == 126:
+                        if n - pos < 4:
+                            self._need = 4
+                            break
+                        length = (buf[pos + 2] << 8) | buf[pos + 3]
+                        head = 4
+                    else:
+                        if n - pos < 10:
+                            self._need = 10
+                            break
+                        length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                        head = 10
+                        if length & _LENGTH_TOP_BIT:
+                            # RFC 6455 §5.2: the most significant bit MUST be 0.
+                            raise FrameError(
+                                f"the server sent a frame length with its most significant"
+                                f" bit set (0x{length:016x}): not a valid WebSocket frame"
+                            )
+                if length > limit:
+                    raise MessageTooBig(length, limit)
+                end = pos + head + length
+                if end > n:
+                    self._need = end - pos
+                    break
+                payload = buf[pos + head : end]
+                pos = end
+                if b0 == fast_text or b0 == fast_binary:
+                    if self._fragments is not None:
+                        raise FrameError("a new message began before the fragmented one ended")
+                    self.payload_bytes += length
+                    append(payload)
+                    continue
+                self._slow_frame(b0, payload, out)
+                if self.closed:
+                    pos = n
+                    break
+            else:
+                self._need = 2
+        except FrameError as exc:
+            self.closed = True
+            self._chunks = []
+            exc.messages = out
+            raise
         if pos < n:
             rest = buf[pos:] if pos else buf
             self._chunks = [rest]
@@ -193,8 +295,9 @@ class FrameParser:
             self._need = 2
         return out
 
-    def _slow_frame(self, b0: int, payload: bytes, append: object) -> None:
-        """Fragments, control frames and errors: everything but a whole text/binary frame."""
+    def _slow_frame(self, b0: int, payload: bytes, out: list[bytes]) -> None:
+        """Fragments, control frames, validated text and errors: everything the hot path
+        of :meth:`feed` does not take."""
         if b0 & 0x70:
             # RFC 6455 §5.2: nonzero RSV bits without a negotiated extension must fail.
             raise FrameError(f"reserved bits set in frame header byte 0x{b0:02x}")
@@ -205,37 +308,80 @@ class FrameParser:
                 raise FrameError(f"unknown control opcode 0x{opcode:x}")
             if not fin or len(payload) > _CONTROL_MAX:
                 raise FrameError("fragmented or oversized control frame")  # RFC 6455 §5.5
-            self.controls.append((opcode, payload))
             if opcode == Opcode.CLOSE:
+                self.close_code, self.close_reason = parse_close(payload)
                 self.closed = True
+            self.controls.append((len(out), opcode, payload))
             return
         if opcode == Opcode.CONT:
             if self._fragments is None:
                 raise FrameError("a continuation frame without a message to continue")
+            opcode = Opcode.TEXT if self._fragment_text else Opcode.BINARY
         elif opcode in (Opcode.TEXT, Opcode.BINARY):
             if self._fragments is not None:
                 raise FrameError("a new message began before the fragmented one ended")
+            if fin:  # a whole message: validated text, or the opcode recorded
+                if opcode == Opcode.TEXT and self._validate:
+                    try:
+                        codecs.utf_8_decode(payload, "strict", True)
+                    except UnicodeDecodeError as exc:
+                        raise _utf8_error(exc, 0, "a text message") from None
+                self._complete(opcode, payload, out)
+                return
             self._fragments = []
             self._fragments_size = 0
+            self._fragment_text = opcode == Opcode.TEXT
+            if self._fragment_text and self._validate:
+                self._decoder = _Utf8Decoder()
+                self._decoded = 0
         else:
             raise FrameError(f"unknown data opcode 0x{opcode:x}")
         self._fragments_size += len(payload)
         if self._fragments_size > self._limit:
             raise MessageTooBig(self._fragments_size, self._limit)
+        decoder = self._decoder
+        if decoder is not None:
+            # Fail on the first fragment that makes the message invalid, not at its end.
+            try:
+                decoder.decode(payload, bool(fin))
+            except UnicodeDecodeError as exc:
+                raise _utf8_error(exc, self._decoded, "a text message") from None
+            self._decoded += len(payload)
         self._fragments.append(payload)
         if fin:
             message = b"".join(self._fragments)
             self._fragments = None
-            self.payload_bytes += len(message)
-            append(message)  # type: ignore[operator]
+            self._decoder = None
+            self._complete(opcode, message, out)
+
+    def _complete(self, opcode: int, message: bytes, out: list[bytes]) -> None:
+        self.payload_bytes += len(message)
+        if self.opcodes is not None:
+            self.opcodes.append(opcode)
+        out.append(message)
 
 
 def parse_close(payload: bytes) -> tuple[int, str]:
-    """Return ``(code, reason)`` of a Close frame payload (1005 when it carries none)."""
-    if len(payload) < 2:
+    """Return ``(code, reason)`` of a Close frame payload (1005 when it carries none).
+
+    Raises:
+        FrameError: code 1002 for a 1-byte payload or a code no peer may send
+            (:func:`is_valid_close_code`); code 1007 for a reason that is not UTF-8.
+    """
+    if not payload:
         return CloseCode.NO_STATUS, ""
+    if len(payload) == 1:
+        raise FrameError("the server sent a Close frame with a 1-byte payload (a close code"
+                         " takes 2 bytes)")
     code = int.from_bytes(payload[:2], "big")
-    return code, payload[2:].decode("utf-8", "replace")
+    if not is_valid_close_code(code):
+        raise FrameError(f"the server sent close code {code}, which no peer may send"
+                         " (valid: 1000-1003, 1007-1014, 3000-4999)")
+    try:
+        reason = codecs.utf_8_decode(payload[2:], "strict", True)[0]
+    except UnicodeDecodeError as exc:
+        raise _utf8_error(exc, 2, "a close reason") from None
+    return code, reason
 
 
 def explain_close(code: int) -> str:

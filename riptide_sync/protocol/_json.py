@@ -16,10 +16,18 @@ from typing import Any, Callable
 __all__ = ["loads", "BACKEND"]
 
 loads: Callable[[str | bytes], Any]
+
+
+def _stdlib_loads(payload: str | bytes) -> Any:
+    # json.loads(bytes) decodes with "surrogatepass", which lets encoded surrogates
+    # (invalid UTF-8) through; decode strictly first, as orjson does.
+    return json.loads(payload.decode("utf-8") if isinstance(payload, bytes) else payload)
+
+
 try:
     import orjson
 except ImportError:  # pragma: no cover - depends on the environment
-    loads = json.loads
+    loads = _stdlib_loads
     BACKEND = "json"
 else:
     loads = orjson.loads

@@ -15,9 +15,11 @@ from ._json import loads
 
 __all__ = [
     "MALFORMED_MESSAGE",
+    "InvalidUTF8",
     "encode_request",
     "encode_crawl",
     "decode_message",
+    "decode_frame",
     "malformed_event",
 ]
 
@@ -44,6 +46,34 @@ def encode_crawl(urls: list[str], options: dict[str, Any] | None = None) -> str:
     return encode_request("crawl", body)
 
 
+class InvalidUTF8(ValueError):
+    """A WebSocket text frame that is not UTF-8: the connection must be closed with 1007
+    (RFC 6455 §8.1), not read on."""
+
+
+def decode_frame(payload: bytes) -> StreamingResult:
+    """Decode one WebSocket text frame into an event, like :func:`decode_message`.
+
+    The JSON decoder validates UTF-8 as it parses, so this costs nothing on valid frames.
+
+    Raises:
+        InvalidUTF8: the payload is not UTF-8 (any other unreadable frame becomes an
+            ``error`` event, as with :func:`decode_message`).
+    """
+    try:
+        message = loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise InvalidUTF8(
+                f"the server sent a text message that is not valid UTF-8 (byte "
+                f"0x{payload[bad.start]:02x} at offset {bad.start}: {bad.reason})"
+            ) from None
+        return malformed_event(payload, f"not valid JSON ({exc})")
+    return _event(message, payload)
+
+
 def decode_message(payload: str | bytes) -> StreamingResult:
     """Decode one server frame into an event; never raises.
 
@@ -55,6 +85,11 @@ def decode_message(payload: str | bytes) -> StreamingResult:
         message = loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         return malformed_event(payload, f"not valid JSON ({exc})")
+    return _event(message, payload)
+
+
+def _event(message: Any, payload: str | bytes) -> StreamingResult:
+    """The event a decoded JSON value stands for (an ``error`` event if it is none)."""
     if not isinstance(message, dict):
         return malformed_event(payload, f"expected a JSON object, got {type(message).__name__}")
     event_type = message.get("message_type")
