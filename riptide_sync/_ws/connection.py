@@ -64,6 +64,8 @@ _TICK_MAX = 0.25
 _CLOSE_LOCK_TIMEOUT = 0.1
 _CLOSE_ECHO_TIMEOUT = 0.25
 _JOIN_TIMEOUT = 0.5
+_FAIL_GRACE = 1.0
+"""Longest a protocol error waits for the consumer to take the messages before it (s)."""
 
 
 class State:
@@ -336,6 +338,10 @@ class Connection:
                     self._send_ping(now)
                     next_ping = now + interval  # type: ignore[operator]
         except FrameError as exc:
+            # Fail the connection once the consumer has had the messages read before
+            # the bad frame (bounded: a stalled consumer delays the Close by at most
+            # _FAIL_GRACE; close() wakes it at once).
+            self.queue.wait_consumed(_FAIL_GRACE)
             self._send_close(exc.code, str(exc)[:100])
             error = errors.map_exception(exc, url=self.url, during="reading from")
             error.__cause__ = exc

@@ -249,6 +249,25 @@ class MessageQueue:
         self._spill_count += len(items)
         self.stats.spilled += len(items)
 
+    def wait_consumed(self, timeout: float) -> bool:
+        """Wait until the consumer has taken every queued message and waits for more (or
+        :meth:`close` was called), at most ``timeout`` s. Reader thread only: before it
+        fails the connection, so what the consumer does with the messages read before a
+        bad frame (e.g. answer them) goes out before the Close frame. True if it did."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._closed and (self._mem or self._spill_count
+                                        or not self._consumer_waiting):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._producer_waiting = True
+                try:
+                    self._cond.wait(left)
+                finally:
+                    self._producer_waiting = False
+            return True
+
     def finish(self, error: BaseException | None = None) -> None:
         """The producer stops; ``error`` (if any) is raised after the queued messages."""
         with self._cond:
@@ -309,6 +328,8 @@ class MessageQueue:
                         )
                     wait = min(wait, _WAIT_SLICE)
                 self._consumer_waiting = True
+                if self._producer_waiting:
+                    self._cond.notify()  # wait_consumed() is waiting for this moment
                 try:
                     self._cond.wait(wait)
                 finally:

@@ -150,6 +150,7 @@ def case_count(url: str) -> int:
 def update_reports(url: str, agent: str) -> None:
     ws = websocket.create_connection(f"{url}/updateReports?agent={agent}", timeout=120.0,
                                      suppress_origin=True)
+    sock = ws.sock  # websocket-client drops its reference when the peer closes first
     try:
         # The server writes the reports, then closes: wait for its Close frame.
         with contextlib.suppress(websocket.WebSocketException, OSError):
@@ -157,6 +158,8 @@ def update_reports(url: str, agent: str) -> None:
                 pass
     finally:
         ws.close()
+        if sock is not None:
+            sock.close()
 
 
 # --- our reader ------------------------------------------------------------------------
@@ -249,26 +252,30 @@ def run_agent(url: str, agent: str, echo: Callable[[str], None]) -> None:
 
 
 def summarize(outdir: Path, agent: str) -> dict[str, Any]:
-    """``{"counts": {behavior: n}, "cases": {behavior: [ids]}, "reasons": {id: text}}``
-    from the report index (behaviors count the worse of a case's message and close
-    verdicts, as the report's own table does)."""
+    """The agent's verdicts from the report index: ``counts`` and ``cases`` by behavior
+    (the report's verdict on what the client did), ``close`` (case ids whose closing
+    handshake the report did not call OK: wrong code, unclean, failed by the wrong
+    endpoint) and ``reasons`` (the report's own words, for every case in either)."""
     index = json.loads((outdir / "index.json").read_text())[agent]
     cases: dict[str, list[str]] = {b: [] for b in BEHAVIORS}
+    close: list[str] = []
     reasons: dict[str, str] = {}
     for case_id in sorted(index, key=lambda c: [int(p) for p in c.split(".")]):
         entry = index[case_id]
         behavior = entry["behavior"]
-        if behavior == "OK" and entry.get("behaviorClose") not in ("OK", "INFORMATIONAL"):
-            behavior = "FAILED" if entry["behaviorClose"] == "FAILED" else "NON-STRICT"
         cases.setdefault(behavior, []).append(case_id)
-        if behavior in ("FAILED", "NON-STRICT"):
+        close_ok = entry.get("behaviorClose") in ("OK", "INFORMATIONAL")
+        if not close_ok:
+            close.append(case_id)
+        if behavior in ("FAILED", "NON-STRICT") or not close_ok:
             detail = json.loads((outdir / entry["reportfile"]).read_text())
             reasons[case_id] = (
                 f"{entry['behavior']}/{entry['behaviorClose']}: {detail.get('result')}; "
                 f"close: {detail.get('resultClose')}; expected {detail.get('expected')}, "
                 f"received {str(detail.get('received'))[:300]}"
             )
-    return {"counts": {b: len(v) for b, v in cases.items()}, "cases": cases, "reasons": reasons}
+    return {"counts": {b: len(v) for b, v in cases.items()}, "cases": cases, "close": close,
+            "reasons": reasons}
 
 
 def run(clients: list[str], outdir: Path, python: str) -> dict[str, dict[str, Any]]:
@@ -284,12 +291,12 @@ def run(clients: list[str], outdir: Path, python: str) -> dict[str, dict[str, An
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    lines = ["| client | " + " | ".join(BEHAVIORS) + " | time |",
-             "|---" * (len(BEHAVIORS) + 2) + "|"]
+    lines = ["| client | " + " | ".join(BEHAVIORS) + " | close not OK | time |",
+             "|---" * (len(BEHAVIORS) + 3) + "|"]
     for name, result in results.items():
         counts = result["counts"]
         lines.append(f"| {name} | " + " | ".join(str(counts.get(b, 0)) for b in BEHAVIORS)
-                     + f" | {result['seconds']:.0f} s |")
+                     + f" | {len(result['close'])} | {result['seconds']:.0f} s |")
     return "\n".join(lines)
 
 
