@@ -171,8 +171,8 @@ class FrameParser:
     """
 
     __slots__ = ("_limit", "_chunks", "_have", "_need", "_fragments", "_fragments_size",
-                 "_fragment_text", "_decoder", "_decoded", "_fast_text", "_fast_binary",
-                 "_validate", "controls", "closed", "close_code", "close_reason",
+                 "_fragment_text", "_decoder", "_decoded", "_partial", "_partial_text",
+                 "_fast_text", "_fast_binary", "_validate", "controls", "closed", "close_code", "close_reason",
                  "payload_bytes", "opcodes")
 
     def __init__(
@@ -194,7 +194,11 @@ class FrameParser:
         self._validate = validate_utf8
         self._decoder: codecs.IncrementalDecoder | None = None
         self._decoded = 0
-        """Bytes of the fragmented text message the decoder has checked so far."""
+        """Bytes of the text message the decoder has checked so far."""
+        self._partial = 0
+        """Payload bytes of the incomplete frame at hand the decoder has checked already."""
+        self._partial_text = False
+        """The incomplete frame at hand is text being checked as it arrives."""
         # The hot path handles unfragmented text/binary frames inline; the slow path
         # takes whichever kinds need more than slicing out the payload.
         self._fast_text = _NEVER if validate_utf8 or record_opcodes else _FIN_TEXT
@@ -222,6 +226,8 @@ class FrameParser:
             if self._have < self._need:
                 # Still inside one large frame: join once when it is complete, so a
                 # 64 MiB message costs one copy, not one per recv().
+                if self._partial_text:
+                    self._check_partial(data)
                 return []
             buf = b"".join(self._chunks)
             self._chunks = []
@@ -266,6 +272,8 @@ class FrameParser:
                 end = pos + head + length
                 if end > n:
                     self._need = end - pos
+                    if self._validate and n > pos + head:
+                        self._start_partial(b0, buf[pos + head + self._partial : n])
                     break
                 payload = buf[pos + head : end]
                 pos = end
@@ -322,37 +330,82 @@ class FrameParser:
                 raise FrameError("a new message began before the fragmented one ended")
             if fin:  # a whole message: validated text, or the opcode recorded
                 if opcode == Opcode.TEXT and self._validate:
-                    try:
-                        codecs.utf_8_decode(payload, "strict", True)
-                    except UnicodeDecodeError as exc:
-                        raise _utf8_error(exc, 0, "a text message") from None
+                    self._check_text(payload, True)
                 self._complete(opcode, payload, out)
                 return
             self._fragments = []
             self._fragments_size = 0
             self._fragment_text = opcode == Opcode.TEXT
-            if self._fragment_text and self._validate:
-                self._decoder = _Utf8Decoder()
-                self._decoded = 0
         else:
             raise FrameError(f"unknown data opcode 0x{opcode:x}")
         self._fragments_size += len(payload)
         if self._fragments_size > self._limit:
             raise MessageTooBig(self._fragments_size, self._limit)
-        decoder = self._decoder
-        if decoder is not None:
+        if self._fragment_text and self._validate:
             # Fail on the first fragment that makes the message invalid, not at its end.
-            try:
-                decoder.decode(payload, bool(fin))
-            except UnicodeDecodeError as exc:
-                raise _utf8_error(exc, self._decoded, "a text message") from None
-            self._decoded += len(payload)
+            self._check_text(payload, bool(fin))
         self._fragments.append(payload)
         if fin:
             message = b"".join(self._fragments)
             self._fragments = None
-            self._decoder = None
             self._complete(opcode, message, out)
+
+    def _check_text(self, payload: bytes, final: bool) -> None:
+        """Validate a complete text frame's payload, less the bytes already checked while
+        it was arriving; ``final``: it ends the message."""
+        skip = self._partial
+        self._partial = 0
+        self._partial_text = False
+        decoder = self._decoder
+        if decoder is None:
+            if final:  # a whole message in one frame: one call, no decoder state
+                try:
+                    codecs.utf_8_decode(payload, "strict", True)
+                except UnicodeDecodeError as exc:
+                    raise _utf8_error(exc, 0, "a text message") from None
+                return
+            decoder = self._decoder = _Utf8Decoder()
+            self._decoded = 0
+        self._feed_decoder(decoder, payload[skip:] if skip else payload, final)
+        if final:
+            self._decoder = None
+
+    def _feed_decoder(self, decoder: codecs.IncrementalDecoder, data: bytes, final: bool) -> None:
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(data, final)
+        except UnicodeDecodeError as exc:
+            raise _utf8_error(exc, self._decoded - pending, "a text message") from None
+        self._decoded += len(data)
+
+    def _start_partial(self, b0: int, available: bytes) -> None:
+        """An incomplete frame: if it is text, check what has arrived of it already, so
+        that a message broken early fails at once, not when its last byte comes
+        (Autobahn 6.4.3, 6.4.4)."""
+        if b0 & 0x70:
+            return  # refused once complete
+        opcode = b0 & 0x0F
+        if opcode == Opcode.TEXT:
+            if self._fragments is not None:
+                return  # refused once complete
+        elif not (opcode == Opcode.CONT and self._fragments is not None and self._fragment_text):
+            return
+        if self._decoder is None:
+            self._decoder = _Utf8Decoder()
+            self._decoded = 0
+        self._partial_text = True
+        self._check_partial(available)
+
+    def _check_partial(self, data: bytes) -> None:
+        decoder = self._decoder
+        assert decoder is not None
+        try:
+            self._feed_decoder(decoder, data, False)
+        except FrameError:
+            self.closed = True
+            self._chunks = []
+            raise
+        self._partial += len(data)
 
     def _complete(self, opcode: int, message: bytes, out: list[bytes]) -> None:
         self.payload_bytes += len(message)

@@ -286,3 +286,28 @@ def test_frames_record_opcodes() -> None:
     assert parser.feed(data) == [b"t", b"b1b2", b"b"]
     assert list(parser.opcodes or []) == [Opcode.TEXT, Opcode.BINARY, Opcode.BINARY]
     assert FrameParser().opcodes is None
+
+
+def test_frames_invalid_utf8_fails_fast_inside_one_frame() -> None:
+    """One text frame whose payload arrives in parts fails on the part that breaks UTF-8,
+    before the frame is complete (Autobahn 6.4.3, 6.4.4)."""
+    data = frame(Opcode.TEXT, KAPPA + b"\xf4\x90\x80\x80" + b"edited")
+    cut = 2 + len(KAPPA)  # the header and the valid part
+    parser = FrameParser(validate_utf8=True)
+    assert parser.feed(data[:cut]) == []
+    with pytest.raises(FrameError) as info:
+        parser.feed(data[cut : cut + 1])  # 0xf4 alone could still start a character
+        parser.feed(data[cut + 1 : cut + 2])  # 0xf4 0x90 cannot
+    assert info.value.code == CloseCode.INVALID_DATA
+    assert "offset 11" in str(info.value)
+
+
+@pytest.mark.parametrize("step", [1, 3, 1000])
+def test_frames_validated_text_any_chunking(step: int) -> None:
+    """Checking text as it arrives accepts valid text split anywhere, in one large frame
+    or in fragments, and counts each byte once."""
+    text = ("κόσμε ✓ 𝄞 " * 3000).encode()
+    data = (frame(Opcode.TEXT, text) + frame(Opcode.TEXT, text[:5000], fin=False)
+            + frame(Opcode.PING, b"p") + frame(Opcode.CONT, text[5000:]))
+    parser = FrameParser(validate_utf8=True)
+    assert feed_all(parser, [data[i : i + step] for i in range(0, len(data), step)]) == [text, text]
