@@ -42,7 +42,7 @@ fi
 
 export RIPTIDE_PY27="$py27" RIPTIDE_AUTOBAHN_SITE="$site"
 status=0
-.venv/bin/python -m pytest -m autobahn tests/autobahn -p no:randomly -p no:cacheprovider -rs || status=$?
+.venv/bin/python -m pytest -m autobahn tests/autobahn -p no:randomly -p no:cacheprovider -rs -s || status=$?
 if [ "$status" -eq 5 ]; then
   echo "== autobahn: pytest collected no test (exit 5)" >&2
   exit 1

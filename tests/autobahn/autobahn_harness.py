@@ -47,7 +47,8 @@ HERE = Path(__file__).resolve().parent
 SITE_DIR = Path(
     os.environ.get("RIPTIDE_AUTOBAHN_SITE", Path.home() / ".cache" / "riptide-sync" / "autobahn-py27")
 )
-"""Where the stage script installs autobahntestsuite (pip --target)."""
+"""Where the stage script installs autobahntestsuite (pip --target); read at import, as
+the suite's fixtures clear RIPTIDE_* variables."""
 
 CASES = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*"]
 EXCLUDED = ["12.*", "13.*"]  # permessage-deflate: no extension is offered
@@ -73,6 +74,10 @@ def python27() -> Optional[str]:
             if os.access(path, os.X_OK):
                 return path
     return None
+
+
+PYTHON27 = python27()
+"""Read when this module is imported: the suite's fixtures clear RIPTIDE_* variables."""
 
 
 def installed() -> bool:
@@ -301,7 +306,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
 
 
 if __name__ == "__main__":
-    python = python27()
+    python = PYTHON27
     if python is None or not installed():
         sys.exit("needs Python 2.7 and autobahntestsuite: run .ci/stages/20-autobahn.sh")
     names = sys.argv[1:] or list(CLIENTS)

@@ -19,7 +19,7 @@ WEBSOCKET_CLIENT_NON_STRICT = 4
 @pytest.mark.timeout(1800)
 def test_autobahn_fuzzingserver_cases_1_to_10(tmp_path) -> None:
     """Every case passes (OK, or NON-STRICT no more often than websocket-client)."""
-    python = harness.python27()
+    python = harness.PYTHON27
     if python is None:
         pytest.skip("Autobahn|Testsuite needs Python 2.7 and none was found (pyenv's "
                     "versions/2.7*, python2.7 on PATH, or RIPTIDE_PY27)")
