@@ -227,3 +227,67 @@ def test_reader_welcome_then_summary_unchanged(make_peer, open_transport) -> Non
     source = open_transport(peer).open_crawl(["https://a.example/"], None)
     events = [source.receive(5 * UNIT) for _ in range(22)]
     assert [e.event_type for e in events] == ["welcome"] + ["result"] * 20 + ["summary"]
+
+
+def test_reader_reply_to_a_message_goes_out_before_the_close(make_peer, connections) -> None:
+    """A message then a bad frame: what the consumer sends on reading the message reaches
+    the server before the Close frame (the reader waits for the consumer; it used to close
+    at once, and the reply was refused or came after the Close)."""
+    order: list[str] = []
+
+    def script(conn: PeerConnection) -> None:
+        conn.send_raw(raw(Opcode.TEXT, wire("status").encode()) + bytes([0x83, 0x00]))
+        while not conn.eof:
+            conn.pump(0.05)
+            for text in conn.texts:
+                order.append(f"text {text['request_type']}")
+            conn.texts.clear()
+            if conn.proto.close_rcvd is not None and "close" not in order:
+                order.append("close")
+
+    peer = make_peer(script)
+    conn = connections(peer.url)
+    conn.connect()
+    assert conn.receive(5 * UNIT).event_type == "status"
+    conn.send_text('{"request_type":"ping","data":{}}')
+    with pytest.raises(ProtocolViolationError):
+        conn.receive(5 * UNIT)
+    peer.join_handlers()
+    assert order == ["text ping", "close"]
+    assert peer.conn.proto.close_rcvd.code == 1002
+
+
+def test_invalid_utf8_frame_is_resumed_by_the_driver(make_peer) -> None:
+    """On a crawl, the 1007 close is a lost connection: the driver asks a new connection
+    for the URL still missing; the user sees both results and no error event."""
+    from riptide_sync import RetryPolicy, RipTideClient
+
+    urls = ["https://a.example/0", "https://a.example/1"]
+    asked: list[list[str]] = []
+
+    def script(conn: PeerConnection) -> None:
+        request = conn.wait_text()
+        wanted = request["data"]["urls"]
+        asked.append(wanted)
+        conn.send(wire("metadata", total_urls=len(wanted)))
+        for j, url in enumerate(wanted):
+            conn.send(wire("result", index=j, progress={"completed": j + 1, "total": len(wanted),
+                                                        "success_rate": 1.0},
+                           result={"url": url, "status": 200}))
+            if len(asked) == 1:  # the first connection breaks after one result
+                conn.send_raw(raw(Opcode.TEXT, b'{"message_type":"result","x":"\xc0\xaf"}'))
+                conn.wait_eof()
+                return
+        conn.send(wire("summary", total_urls=len(wanted), successful=len(wanted), failed=0))
+        conn.wait_eof()
+
+    peer = make_peer(script)
+    policy = RetryPolicy(max_attempts=3, initial_backoff=0.01, jitter=0.0)
+    with RipTideClient(f"http://127.0.0.1:{peer.port}", retry=policy) as client:
+        with client.streaming.crawl_websocket(urls) as stream:
+            events = list(stream)
+    assert asked == [urls, urls[1:]]
+    kinds = [e.event_type for e in events]
+    assert "error" not in kinds and kinds[-1] == "summary"
+    assert sorted(e.data["result"]["url"] for e in events if e.event_type == "result") == urls
+    assert peer.connections[0].proto.close_rcvd.code == 1007
