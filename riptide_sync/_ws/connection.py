@@ -19,7 +19,7 @@ sign of life; silence for ``ping_interval + ping_timeout`` is a dead peer and en
 stream with :class:`~riptide_sync.exceptions.KeepaliveTimeoutError`. ``ping_interval``
 None disables both the pings and the detection.
 
-Decoding (``decode_message``) happens on the consumer thread by default: measured over
+Decoding (``decode_frame``) happens on the consumer thread by default: measured over
 loopback with the GIL shared, it was as fast or faster end to end, and it keeps raw
 payloads in the queue so the spill file needs no re-encoding. The drop policies need
 event types, so under them the reader decodes.

@@ -291,3 +291,23 @@ def test_invalid_utf8_frame_is_resumed_by_the_driver(make_peer) -> None:
     assert "error" not in kinds and kinds[-1] == "summary"
     assert sorted(e.data["result"]["url"] for e in events if e.event_type == "result") == urls
     assert peer.connections[0].proto.close_rcvd.code == 1007
+
+
+@pytest.mark.parametrize("backend", ["orjson", "json"])
+def test_decode_frame_refuses_invalid_utf8_with_either_json_backend(backend, monkeypatch) -> None:
+    """decode_frame raises InvalidUTF8 (-> 1007) with orjson and with the standard
+    library, whose json.loads(bytes) lets an encoded surrogate through ("surrogatepass")."""
+    from riptide_sync.protocol import _json, envelope
+
+    if backend == "json":
+        monkeypatch.setattr(envelope, "loads", _json._stdlib_loads)
+    else:
+        pytest.importorskip("orjson")
+        import orjson
+
+        monkeypatch.setattr(envelope, "loads", orjson.loads)
+    surrogate = b'{"message_type":"result","data":{"t":"\xed\xa0\x80"}}'
+    with pytest.raises(envelope.InvalidUTF8, match="offset 38"):
+        envelope.decode_frame(surrogate)
+    assert envelope.decode_frame(b'{"message_type":"result","data":{}}').event_type == "result"
+    assert envelope.decode_frame(b"not json").data["error_type"] == "malformed_message"
