@@ -4,6 +4,8 @@
 # 2.7 interpreter installs autobahntestsuite 0.8.2 and the 2.7-compatible versions of its
 # dependencies pinned in tests/autobahn/requirements-py27.txt into a cache outside the
 # repo (~/.cache/riptide-sync/autobahn-py27), once; later runs reuse it.
+# Measured on 2 shared cores: about 1 min 45 s on a fresh machine (the install is most of
+# it), about 30 s with the cache.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
