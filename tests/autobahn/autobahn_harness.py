@@ -220,21 +220,34 @@ def riptide_echo_case(url: str) -> None:
 
 
 def websocket_client_echo_case(url: str) -> None:
+    """websocket-client's own echo for this suite (its compliance/test_fuzzingclient.py):
+    recv_data, decode text, echo; a failure closes with the code its type calls for."""
     try:
         ws = websocket.create_connection(url, timeout=CASE_TIMEOUT, suppress_origin=True)
     except (websocket.WebSocketException, OSError):
         return
+    status = websocket.STATUS_NORMAL
     try:
         while True:
             opcode, data = ws.recv_data()
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                data.decode("utf-8")
             if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
                 ws.send(data, opcode)
-            elif opcode == websocket.ABNF.OPCODE_CLOSE:
-                break
-    except (websocket.WebSocketException, OSError, UnicodeError):
+    except UnicodeDecodeError:
+        status = websocket.STATUS_PROTOCOL_ERROR
+    except websocket.WebSocketProtocolException:
+        status = websocket.STATUS_PROTOCOL_ERROR
+    except websocket.WebSocketPayloadException:
+        status = websocket.STATUS_INVALID_PAYLOAD
+    except (websocket.WebSocketException, OSError):
         pass
     finally:
-        ws.close()
+        sock = ws.sock
+        with contextlib.suppress(websocket.WebSocketException, OSError):
+            ws.close(status)
+        if sock is not None:
+            sock.close()
 
 
 CLIENTS: dict[str, tuple[str, Callable[[str], None]]] = {
