@@ -468,10 +468,14 @@ class Connection:
 
     # --- closing -----------------------------------------------------------------------------
 
-    def close(self) -> None:
+    def close(self, *, await_echo: bool = True) -> None:
         """Close: Close frame (best effort), wake the consumer, join the reader, delete
         the spill file. Idempotent, any thread, done within about a second even if the
-        peer is frozen (a socket shutdown unblocks the reader)."""
+        peer is frozen (a socket shutdown unblocks the reader).
+
+        ``await_echo`` False skips the short wait for the peer's Close: for a crawl
+        abandoned midway, which the real server does not read before its summary
+        (PROTOCOL.md §1.8), so no echo can come."""
         with self._close_lock:
             # Not an early return when already closing: a close() racing with
             # connect() must still release what connect() built meanwhile.
@@ -489,7 +493,8 @@ class Connection:
         reader = self._reader
         if reader is not None and reader.is_alive() and reader is not threading.current_thread():
             self._send_close(CloseCode.NORMAL, "")
-            reader.join(_CLOSE_ECHO_TIMEOUT)  # the reader stops at the echoed Close / EOF
+            if await_echo:
+                reader.join(_CLOSE_ECHO_TIMEOUT)  # the reader stops at the echoed Close / EOF
             if reader.is_alive():
                 self._shutdown_socket()
                 reader.join(_JOIN_TIMEOUT)
