@@ -38,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 import websocket
 
 from .._config import ClientConfig
+from .._http.session import proxy_for, resolve_verify
 from .._stream import StreamStats
 from ..exceptions import KeepaliveTimeoutError, StreamConnectionError, StreamingError
 from ..models import StreamingResult
@@ -98,6 +99,21 @@ def proxy_options(proxy: str | None) -> dict[str, Any]:
     if parts.username:
         opts["http_proxy_auth"] = (unquote(parts.username), unquote(parts.password or ""))
     return opts
+
+
+_NO_MATCH = ["\x00"]
+"""A ``http_no_proxy`` list that matches no host: websocket-client then neither reads
+``NO_PROXY`` itself nor falls back to its own rules; :func:`proxy_for` decided already."""
+
+
+def ws_proxy_options(config: ClientConfig, url: str) -> dict[str, Any]:
+    """websocket-client options for the proxy :func:`proxy_for` picks for ``url`` (the rule
+    HTTP calls follow too): that proxy, or ``http_no_proxy=["*"]`` for a direct connection
+    (websocket-client would otherwise read ``http_proxy``/``https_proxy`` on its own)."""
+    proxy = proxy_for(config, url)
+    if proxy is None:
+        return {"http_no_proxy": ["*"]}
+    return {**proxy_options(proxy), "http_no_proxy": _NO_MATCH}
 
 
 class Connection:
@@ -170,7 +186,7 @@ class Connection:
         """
         config = self.config
         ws = websocket.WebSocket(
-            sslopt=sslopt_for(config.verify),
+            sslopt=sslopt_for(resolve_verify(config.verify)),  # the same bundle as HTTP
             skip_utf8_validation=True,  # json.loads validates UTF-8 on the consumer side
             enable_multithread=True,
         )
@@ -186,7 +202,7 @@ class Connection:
                     timeout=config.connect_timeout,
                     suppress_origin=True,
                     redirect_limit=0,
-                    **proxy_options(config.proxy),
+                    **ws_proxy_options(config, self.url),
                 )
         except BaseException:
             self._handshaking = None
