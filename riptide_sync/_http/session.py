@@ -16,8 +16,9 @@ a connection goes through.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from typing import Any, Mapping, MutableMapping
+from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -78,18 +79,19 @@ def check_proxy_support(proxy: str | None) -> None:
     """
     if not proxy or not urlsplit(proxy).scheme.lower().startswith("socks"):
         return
-    missing = []
-    try:
-        import socks  # noqa: F401  (PySocks, used by urllib3.contrib.socks)
-    except ImportError:
-        missing.append("PySocks")
-    try:
-        import python_socks  # noqa: F401  (used by websocket-client)
-    except ImportError:
-        missing.append("python-socks")
+    # PySocks (module "socks") serves urllib3.contrib.socks; python-socks serves websocket-client.
+    missing = [name for module, name in (("socks", "PySocks"), ("python_socks", "python-socks"))
+               if not _importable(module)]
     if missing:
         raise ConfigError(f"proxy {_redact(proxy)!r} is a SOCKS proxy, but {' and '.join(missing)} "
                           f"{'is' if len(missing) == 1 else 'are'} not installed. {_SOCKS_HELP}")
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _redact(proxy: str) -> str:
@@ -107,15 +109,13 @@ class _Session(requests.Session):
     riptide_config: ClientConfig
 
     def merge_environment_settings(
-        self, url: str | bytes | None, proxies: MutableMapping[str, Any] | None, stream: bool | None,
-        verify: bool | str | None, cert: Any,
+        self, url: str, proxies: dict[str, str] | None, stream: bool | None, verify: Any, cert: Any,
     ) -> dict[str, Any]:
         settings: dict[str, Any] = super().merge_environment_settings(url, proxies, stream, verify, cert)
         # requests would let REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace session.verify and
         # would ignore NO_PROXY for session.proxies: apply the client's rules instead.
         settings["verify"] = self.verify
-        target = url.decode() if isinstance(url, bytes) else (url or "")
-        proxy = proxy_for(self.riptide_config, target)
+        proxy = proxy_for(self.riptide_config, str(url))
         settings["proxies"] = {"http": proxy, "https": proxy} if proxy else {}
         return settings
 
