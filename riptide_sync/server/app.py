@@ -10,8 +10,8 @@ from aiohttp import web
 from . import demo_site
 from .cache import open_cache
 from .config import ServerConfig
-from .httpapi import (STATE, auth_middleware, batch_crawl, compression_middleware, healthz, metrics, ndjson_crawl,
-                      payload_limit_middleware,
+from .httpapi import (STATE, auth_middleware, batch_crawl, compression_middleware, healthz, metrics,
+                      ndjson_crawl, payload_limit_middleware,
                       rate_limit_middleware, sse_crawl, validation_middleware)
 from .state import ServerState
 from .ws import ws_handler
@@ -38,7 +38,8 @@ def create_app(config: ServerConfig) -> web.Application:
     # axum's Json limit is 2 MiB; allow more when benchmarks raise the URL limit.
     max_body = 2 * 1024 * 1024 if config.max_urls_per_request <= 1000 else 64 * 1024 * 1024
     app = web.Application(client_max_size=max_body,
-                          middlewares=[compression_middleware, payload_limit_middleware, rate_limit_middleware, auth_middleware,
+                          middlewares=[compression_middleware, payload_limit_middleware, rate_limit_middleware,
+                                       auth_middleware,
                                        validation_middleware])
     state = ServerState(config, open_cache(config.cache_path))
     app[STATE] = state

@@ -115,7 +115,8 @@ def test_fetch_error_wording_section_5_6(make_server):
     messages = {line["result"]["url"]: line["result"]["error"]["message"] for line in lines if "index" in line}
     assert messages[refused] == (f"Processing failed for {refused}: Failed to fetch content from {refused}: "
                                  f"Fetch failed: Request failed: error sending request for url ({refused})")
-    assert messages[slow] == f"Processing failed for {slow}: Operation timed out: content_fetch - Timeout fetching {slow}"
+    assert messages[slow] == (f"Processing failed for {slow}: Operation timed out: content_fetch - "
+                              f"Timeout fetching {slow}")
 
 
 def test_batch_defaults_to_enhanced_pipeline_section_4(make_server):
