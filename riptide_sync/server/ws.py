@@ -15,7 +15,6 @@ pong is late.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -32,6 +31,20 @@ from .synthetic import SyntheticMessages
 logger = logging.getLogger("riptide_sync.server.ws")
 
 _MAX_MESSAGE = 64 * 1024 * 1024  # axum's default inbound limit (§1.10).
+
+
+class _NoLock:
+    """An async context that locks nothing (``contextlib.nullcontext`` is async only
+    from Python 3.10 on)."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
 
 
 def _text_frame_header(length: int) -> bytes:
@@ -135,7 +148,7 @@ class WsConnection:
     def _locked(self) -> Any:
         """The send lock for one message in strict mode; a no-op context when lenient, or
         inside a crawl, which already holds it."""
-        return contextlib.nullcontext() if self.lenient or self.crawling else self.send_lock
+        return _NO_LOCK if self.lenient or self.crawling else self.send_lock
 
     def _accept(self, text: str) -> tuple[str, Any] | None:
         """Return a well-formed request; None (and silence) on anything malformed (§1.5)."""
@@ -191,7 +204,7 @@ class WsConnection:
                 return
             if now >= next_ping:
                 try:
-                    lock = self.send_lock if not self.lenient else contextlib.nullcontext()
+                    lock = self.send_lock if not self.lenient else _NO_LOCK
                     async with lock:  # strict: waits for a running crawl's summary
                         payload = str(int(time.time() * 1000)).encode()
                         await self.ws.ping(payload)
