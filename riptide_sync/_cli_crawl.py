@@ -612,8 +612,9 @@ def _on_result(event: Any, urls: list[str], tally: Tally, sink: JsonLinesSink | 
     url = urls[index] if 0 <= index < len(urls) else event.data.get("result", {}).get("url", "?")
     result: CrawlResult = event.result
     error = result.error
-    ok = error is None
-    reason = "" if error is None else f"{error.error_type}: {' '.join(error.message.split())}"
+    ok = result.ok
+    reason = "" if ok else f"HTTP status {result.status}" if error is None else \
+        f"{error.error_type}: {' '.join(error.message.split())}"
     tally.add(index, ok, url, reason)
     if sink is not None:
         sink.add(index, url, event.data.get("result") or {}, ok)

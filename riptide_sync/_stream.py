@@ -24,6 +24,7 @@ from .exceptions import (
     ResultsDroppedError,
     SlowConsumerError,
     StreamingError,
+    TLSVerificationError,
 )
 from .models import StreamingResult
 from .protocol.envelope import MALFORMED_MESSAGE
@@ -563,6 +564,7 @@ class _StreamCore:
 
         Raises:
             APIError: a refusal that no retry can fix (401/403, 404, 4xx), as itself.
+            TLSVerificationError: the server's certificate failed verification, as itself.
             SlowConsumerError: ``overflow="error"`` and the queue filled, as itself, with
                 the URLs still missing.
             IncompleteStreamError: the policy gave up; names the URLs still missing and
@@ -581,8 +583,8 @@ class _StreamCore:
             lane.progressed = False
         delay = tracker.next_delay(cause)
         if delay is None:
-            if isinstance(cause, APIError) and not is_retryable(cause):
-                raise cause
+            if isinstance(cause, (APIError, TLSVerificationError)) and not is_retryable(cause):
+                raise cause  # no retry can fix it: the caller sees the cause itself
             raise IncompleteStreamError(
                 f"the {self.transport.name} stream could not be completed after "
                 f"{tracker.failures} failed attempt(s); last: {cause}",

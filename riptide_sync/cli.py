@@ -49,6 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = ServerConfig(
         host=args.host, port=args.port, api_keys=tuple(args.api_key or ()),
         ping_interval=args.ping_interval, pong_timeout=args.pong_timeout,
+        ping_during_crawl=args.ping_during_crawl,
         max_urls_per_request=args.max_urls, synthetic_doc_size=args.synthetic_size,
         cache_path=args.cache_path, rate_limit=args.rate_limit, faults=faults,
         auth_lockout_attempts=args.auth_lockout,
@@ -108,8 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="require this API key (repeatable); default: no auth")
     serve.add_argument("--ping-interval", type=float, default=30.0, metavar="SECONDS",
                        help="WebSocket ping interval (default: 30)")
-    serve.add_argument("--pong-timeout", type=float, default=10.0, metavar="SECONDS",
-                       help="close a WebSocket whose pong is this late (default: 10)")
+    serve.add_argument("--pong-timeout", type=float, default=None, metavar="SECONDS",
+                       help="lenient: close a WebSocket whose pong is this late (default: never, "
+                            "as the real server)")
+    serve.add_argument("--ping-during-crawl", action="store_true",
+                       help="lenient: keep reading and pinging during a crawl (the real server "
+                            "does neither until the summary)")
     serve.add_argument("--synthetic-size", type=int, default=None, metavar="BYTES",
                        help="synthetic mode: no fetching, documents of this many bytes")
     serve.add_argument("--max-urls", type=int, default=100, metavar="N",
@@ -122,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="block a client IP after N failed authentications a minute, as the "
                             "real server does with 10 (default: off)")
     serve.add_argument("--allow-private", action="store_true",
-                       help="allow private/loopback targets even when not bound to loopback")
+                       help="lenient: allow private/loopback targets (the demo site needs no such "
+                            "thing: it is crawled as http://demo.riptide.test/demo/)")
     serve.add_argument("--fault", action="append", metavar="NAME=VALUE",
                        help="enable a fault scenario, e.g. drop_after=3 (repeatable; see riptide_sync.server.Faults)")
     serve.set_defaults(func=_serve)

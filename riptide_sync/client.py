@@ -102,6 +102,11 @@ class RipTideClient:
             raise ConfigError(f"verify must be a bool or a CA bundle path, got {verify!r}")
         if proxy is not None and not isinstance(proxy, str):
             raise ConfigError(f"proxy must be a URL string or None, got {proxy!r}")
+        if isinstance(verify, str) and not os.path.exists(verify):
+            raise ConfigError(f"verify names a CA bundle that does not exist: {verify!r}")
+        from ._http.session import check_proxy_support
+
+        check_proxy_support(proxy)  # a SOCKS proxy without its libraries: say what to install
         self.config = ClientConfig(
             base_url=validate_base_url(base_url),
             api_key=api_key or None,

@@ -152,6 +152,15 @@ class StreamConnectionError(StreamingError, builtins.ConnectionError):
     """Could not connect, or the connection was lost mid-stream."""
 
 
+class TLSVerificationError(StreamConnectionError):
+    """The server's TLS certificate failed verification (unknown CA, expired, wrong host).
+
+    Final: never retried, since another attempt meets the same certificate. Fix
+    ``verify=`` (a CA bundle path, or the ``REQUESTS_CA_BUNDLE`` the client follows when
+    ``verify`` is left True) or the server's certificate.
+    """
+
+
 class StreamTimeoutError(StreamingError, builtins.TimeoutError):
     """A deadline passed: handshake, a request/reply, or no progress for too long."""
 

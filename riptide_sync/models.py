@@ -288,8 +288,12 @@ class CrawlResult(_Response):
 
     @property
     def ok(self) -> bool:
-        """True when the URL was crawled without error."""
-        return self.error is None
+        """True when the URL was fetched and extracted: no ``error`` and an HTTP status in
+        1..399. The real server reports a failed fetch, a non-2xx origin page included, as
+        ``error`` set and ``status`` 0; a server that passes origin errors through
+        (status 404, no ``error``) is a failure here too. The one definition of success
+        used by the CLI, the demo and the summaries the SDK builds."""
+        return self.error is None and 0 < self.status < 400
 
 
 class GateDecisions(_Response):

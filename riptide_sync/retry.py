@@ -21,6 +21,7 @@ from typing import Any, Callable
 import tenacity
 
 from .exceptions import (
+    TLSVerificationError,
     APIError,
     AuthenticationError,
     ConfigError,
@@ -131,8 +132,8 @@ class RetryPolicy:
 
 def is_retryable(exc: BaseException) -> bool:
     """True for failures worth another attempt (see the module docstring)."""
-    if isinstance(exc, (AuthenticationError, SlowConsumerError)):
-        return False
+    if isinstance(exc, (AuthenticationError, SlowConsumerError, TLSVerificationError)):
+        return False  # a certificate failure is final: the next attempt meets the same one
     if isinstance(exc, RateLimitError):
         return True
     if isinstance(exc, ServerError):

@@ -20,12 +20,14 @@ import contextlib
 import datetime
 import http.client
 import socket
+import ssl
 from typing import Iterator, Mapping
 
 import requests
 import urllib3.exceptions
 
 from ..exceptions import (
+    TLSVerificationError,
     APIError,
     RipTideError,
     StreamConnectionError,
@@ -93,6 +95,10 @@ def map_exception(exc: BaseException, action: str) -> StreamingError | None:
     """
     if isinstance(exc, RipTideError):
         return None
+    if _certificate_failure(exc):
+        return TLSVerificationError(f"{action}: TLS certificate verification failed ({exc})")
+    if isinstance(exc, requests.exceptions.InvalidSchema) and "socks" in str(exc).lower():
+        return StreamConnectionError(f"{action}: a SOCKS proxy needs PySocks; pip install 'riptide-sync[socks]'")
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return StreamTimeoutError(f"{action}: connect timed out ({exc})")
     if isinstance(
@@ -111,6 +117,23 @@ def map_exception(exc: BaseException, action: str) -> StreamingError | None:
     ):
         return StreamConnectionError(f"{action}: connection failed ({exc})")
     return None
+
+
+def _certificate_failure(exc: BaseException) -> bool:
+    """Whether a requests/urllib3 error is, underneath, a failed certificate check."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        todo += [e for e in (current.__cause__, current.__context__, getattr(current, "reason", None))
+                 if isinstance(e, BaseException)]
+        todo += [a for a in current.args if isinstance(a, BaseException)]
+    return False
 
 
 @contextlib.contextmanager

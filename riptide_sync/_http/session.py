@@ -1,27 +1,138 @@
-"""The client's ``requests.Session`` and the defaults every HTTP call uses."""
+"""The client's ``requests.Session`` and the defaults every HTTP call uses, plus the two
+rules HTTP and WebSocket share: which CA bundle verifies TLS, and which proxy (if any)
+a connection goes through.
+
+- **TLS** (:func:`resolve_verify`): ``verify=False`` or a CA bundle path always wins, over
+  ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` too (requests alone would let those
+  override ``session.verify``). ``verify=True`` (the default) means "verify, against the
+  bundle the environment names if it names one (``REQUESTS_CA_BUNDLE``, then
+  ``CURL_CA_BUNDLE``), else the default CAs": WebSocket and HTTP use the same bundle.
+- **Proxies** (:func:`proxy_for`): a connection goes through ``proxy=`` when it is set,
+  else through the ``*_PROXY`` variables (``ALL_PROXY`` included), **except** to a host
+  ``NO_PROXY`` matches, which is always reached directly, whichever way the proxy was
+  given (as curl does). The same decision is made for every HTTP call and every
+  WebSocket handshake.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from typing import Any, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
 import requests
+import requests.utils
 
 from .._config import ClientConfig
+from ..exceptions import ConfigError
 
-__all__ = ["make_session", "url_for", "request_timeout"]
+__all__ = ["make_session", "url_for", "request_timeout", "resolve_verify", "proxy_for", "check_proxy_support"]
+
+_CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def resolve_verify(verify: bool | str, environ: Mapping[str, str] | None = None) -> bool | str:
+    """The TLS verification every connection uses (see the module docstring).
+
+    Returns:
+        False, a CA bundle path (file or directory), or True (the default CAs).
+    """
+    if verify is not True:
+        return verify
+    env = os.environ if environ is None else environ
+    for name in _CA_BUNDLE_VARIABLES:
+        bundle = env.get(name)
+        if bundle:
+            return bundle
+    return True
+
+
+def _http_url(url: str) -> str:
+    """The http(s) URL a ws(s) URL stands for in proxy rules (``ws`` -> ``http``)."""
+    parts = urlsplit(url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme.lower(), parts.scheme.lower())
+    return urlunsplit((scheme, parts.netloc, parts.path or "/", parts.query, ""))
+
+
+def proxy_for(config: ClientConfig, url: str) -> str | None:
+    """The proxy URL a connection to ``url`` (http, https, ws or wss) goes through, or
+    None for a direct connection (see the module docstring)."""
+    target = _http_url(url)
+    if requests.utils.should_bypass_proxies(target, no_proxy=None):
+        return None  # NO_PROXY names this host: direct, whatever the proxy source
+    if config.proxy:
+        return config.proxy
+    proxies = requests.utils.get_environ_proxies(target, no_proxy=None)
+    return requests.utils.select_proxy(target, proxies)
+
+
+_SOCKS_HELP = "SOCKS proxies need the socks extra: pip install 'riptide-sync[socks]'"
+
+
+def check_proxy_support(proxy: str | None) -> None:
+    """Fail before any network I/O when ``proxy`` is a SOCKS URL and the libraries it
+    needs (PySocks for requests, python-socks for websocket-client) are missing.
+
+    Raises:
+        ConfigError: naming the proxy, what is missing, and what to install.
+    """
+    if not proxy or not urlsplit(proxy).scheme.lower().startswith("socks"):
+        return
+    # PySocks (module "socks") serves urllib3.contrib.socks; python-socks serves websocket-client.
+    missing = [name for module, name in (("socks", "PySocks"), ("python_socks", "python-socks"))
+               if not _importable(module)]
+    if missing:
+        raise ConfigError(f"proxy {_redact(proxy)!r} is a SOCKS proxy, but {' and '.join(missing)} "
+                          f"{'is' if len(missing) == 1 else 'are'} not installed. {_SOCKS_HELP}")
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _redact(proxy: str) -> str:
+    """The proxy URL without its password (secrets never in a message)."""
+    parts = urlsplit(proxy)
+    if parts.password is None:
+        return proxy
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class _Session(requests.Session):
+    """A Session whose TLS and proxy choices are the client's, not the environment's."""
+
+    riptide_config: ClientConfig
+
+    def merge_environment_settings(
+        self, url: str, proxies: dict[str, str] | None, stream: bool | None, verify: Any, cert: Any,
+    ) -> dict[str, Any]:
+        settings: dict[str, Any] = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        # requests would let REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace session.verify and
+        # would ignore NO_PROXY for session.proxies: apply the client's rules instead.
+        settings["verify"] = self.verify
+        proxy = proxy_for(self.riptide_config, str(url))
+        settings["proxies"] = {"http": proxy, "https": proxy} if proxy else {}
+        return settings
 
 
 def make_session(config: ClientConfig) -> requests.Session:
     """Create the one ``requests.Session`` a client uses for every HTTP call.
 
     It carries the client's headers (``User-Agent``, and ``X-API-Key`` when a key is set),
-    TLS verification (``config.verify``: on by default) and, when ``config.proxy`` is set,
-    that proxy for both schemes. requests still reads ``*_PROXY``/``NO_PROXY`` from the
-    environment when no proxy is configured. The caller owns the session and closes it.
+    TLS verification (:func:`resolve_verify` of ``config.verify``) and proxies
+    (:func:`proxy_for`: ``config.proxy``, else the environment, never for a ``NO_PROXY``
+    host). The caller owns the session and closes it.
     """
-    session = requests.Session()
+    check_proxy_support(config.proxy)
+    session = _Session()
+    session.riptide_config = config
     session.headers.update(config.headers)
-    session.verify = config.verify
-    if config.proxy:
-        session.proxies = {"http": config.proxy, "https": config.proxy}
+    session.verify = resolve_verify(config.verify)
     return session
 
 

@@ -38,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 import websocket
 
 from .._config import ClientConfig
+from .._http.session import proxy_for, resolve_verify
 from .._stream import StreamStats
 from ..exceptions import (
     KeepaliveTimeoutError,
@@ -105,6 +106,21 @@ def proxy_options(proxy: str | None) -> dict[str, Any]:
     if parts.username:
         opts["http_proxy_auth"] = (unquote(parts.username), unquote(parts.password or ""))
     return opts
+
+
+_NO_MATCH = ["\x00"]
+"""A ``http_no_proxy`` list that matches no host: websocket-client then neither reads
+``NO_PROXY`` itself nor falls back to its own rules; :func:`proxy_for` decided already."""
+
+
+def ws_proxy_options(config: ClientConfig, url: str) -> dict[str, Any]:
+    """websocket-client options for the proxy :func:`proxy_for` picks for ``url`` (the rule
+    HTTP calls follow too): that proxy, or ``http_no_proxy=["*"]`` for a direct connection
+    (websocket-client would otherwise read ``http_proxy``/``https_proxy`` on its own)."""
+    proxy = proxy_for(config, url)
+    if proxy is None:
+        return {"http_no_proxy": ["*"]}
+    return {**proxy_options(proxy), "http_no_proxy": _NO_MATCH}
 
 
 class Connection:
@@ -178,7 +194,7 @@ class Connection:
         """
         config = self.config
         ws = websocket.WebSocket(
-            sslopt=sslopt_for(config.verify),
+            sslopt=sslopt_for(resolve_verify(config.verify)),  # the same bundle as HTTP
             skip_utf8_validation=True,  # json.loads validates UTF-8 on the consumer side
             enable_multithread=True,
         )
@@ -194,7 +210,7 @@ class Connection:
                     timeout=config.connect_timeout,
                     suppress_origin=True,
                     redirect_limit=0,
-                    **proxy_options(config.proxy),
+                    **ws_proxy_options(config, self.url),
                 )
         except BaseException:
             self._handshaking = None
@@ -565,10 +581,14 @@ class Connection:
 
     # --- closing -----------------------------------------------------------------------------
 
-    def close(self) -> None:
+    def close(self, *, await_echo: bool = True) -> None:
         """Close: Close frame (best effort), wake the consumer, join the reader, delete
         the spill file. Idempotent, any thread, done within about a second even if the
-        peer is frozen (a socket shutdown unblocks the reader)."""
+        peer is frozen (a socket shutdown unblocks the reader).
+
+        ``await_echo`` False skips the short wait for the peer's Close: for a crawl
+        abandoned midway, which the real server does not read before its summary
+        (PROTOCOL.md §1.8), so no echo can come."""
         with self._close_lock:
             # Not an early return when already closing: a close() racing with
             # connect() must still release what connect() built meanwhile.
@@ -586,7 +606,8 @@ class Connection:
         reader = self._reader
         if reader is not None and reader.is_alive() and reader is not threading.current_thread():
             self._send_close(CloseCode.NORMAL, "")
-            reader.join(_CLOSE_ECHO_TIMEOUT)  # the reader stops at the echoed Close / EOF
+            if await_echo:
+                reader.join(_CLOSE_ECHO_TIMEOUT)  # the reader stops at the echoed Close / EOF
             if reader.is_alive():
                 self._shutdown_socket()
                 reader.join(_JOIN_TIMEOUT)

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import websocket
 
 from ..exceptions import (
+    TLSVerificationError,
     APIError,
     ProtocolViolationError,
     RipTideError,
@@ -71,6 +72,8 @@ def map_exception(exc: BaseException, *, url: str, during: str) -> RipTideError:
         return StreamConnectionError(f"cannot resolve the host of {url}: {_reason(exc)}")
     if isinstance(exc, ConnectionRefusedError):
         return StreamConnectionError(f"connection refused by {url}")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return TLSVerificationError(f"TLS certificate verification failed {during} {url}: {_reason(exc)}")
     if isinstance(exc, (ssl.SSLError, ssl.CertificateError)):
         return StreamConnectionError(f"TLS failed {during} {url}: {_reason(exc)}")
     if isinstance(exc, websocket.WebSocketProxyException):
@@ -79,6 +82,10 @@ def map_exception(exc: BaseException, *, url: str, during: str) -> RipTideError:
         return StreamConnectionError(f"connection to {url} closed {during}")
     if isinstance(exc, (OSError, EOFError)):
         return StreamConnectionError(f"connection to {url} failed {during}: {_reason(exc)}")
+    if isinstance(exc, websocket.WebSocketException) and "socks" in str(exc).lower():
+        # websocket-client without python-socks: "Python Socks is needed for SOCKS proxying".
+        return StreamConnectionError(f"cannot use a SOCKS proxy for {url}: python-socks is not installed; "
+                                     "pip install 'riptide-sync[socks]'")
     if isinstance(exc, websocket.WebSocketException):
         # Bad upgrade headers, redirect loops, bad handshake lines: not a WebSocket server.
         return ProtocolViolationError(f"{url} broke the WebSocket handshake: {_reason(exc)}")

@@ -125,7 +125,8 @@ class CrawlSource:
             return
         if self._transport._active is self:
             self._transport._active = None
-        self._connection.close()
+        # Mid-crawl the server reads nothing until its summary: no Close echo will come.
+        self._connection.close(await_echo=False)
 
 
 class WebSocketTransport:
@@ -278,8 +279,10 @@ class WebSocketTransport:
         with self._lock:
             self._closed = True
             connection = self._connection
+            active = self._active
         if connection is not None:
-            connection.close()
+            # A crawl still running is not read by the server (no Close echo until its end).
+            connection.close(await_echo=active is None or active.finished)
 
     def __enter__(self) -> WebSocketTransport:
         return self

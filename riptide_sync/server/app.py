@@ -10,8 +10,8 @@ from aiohttp import web
 from . import demo_site
 from .cache import open_cache
 from .config import ServerConfig
-from .httpapi import (STATE, auth_middleware, batch_crawl, healthz, metrics, ndjson_crawl,
-                      payload_limit_middleware,
+from .httpapi import (STATE, auth_middleware, batch_crawl, compression_middleware, healthz, metrics,
+                      ndjson_crawl, payload_limit_middleware,
                       rate_limit_middleware, sse_crawl, validation_middleware)
 from .state import ServerState
 from .ws import ws_handler
@@ -20,15 +20,13 @@ from .ws import ws_handler
 async def _demo_page(request: web.Request) -> web.StreamResponse:
     """Serve one page of the bundled demo site (see :mod:`riptide_sync.server.demo_site`)."""
     path = request.match_info.get("path", "")
-    if path == demo_site.REDIRECT_PATH:
-        raise web.HTTPFound(f"/demo/{demo_site.REDIRECT_TARGET}")
-    page = demo_site.PAGES.get(path)
-    if page is None:
-        page = demo_site.PAGES["missing"]
+    status, content_type, body, target = demo_site.lookup(path)
+    if target is not None:
+        raise web.HTTPFound(f"/demo/{target}")
     if path == demo_site.SLOW_PATH:
         await asyncio.sleep(request.app[STATE].config.demo_slow_delay)
-    return web.Response(body=page.body, status=page.status, content_type=page.content_type,
-                        charset="utf-8" if page.content_type.startswith("text/") else None)
+    return web.Response(body=body, status=status, content_type=content_type,
+                        charset="utf-8" if content_type.startswith("text/") else None)
 
 
 def create_app(config: ServerConfig) -> web.Application:
@@ -40,7 +38,8 @@ def create_app(config: ServerConfig) -> web.Application:
     # axum's Json limit is 2 MiB; allow more when benchmarks raise the URL limit.
     max_body = 2 * 1024 * 1024 if config.max_urls_per_request <= 1000 else 64 * 1024 * 1024
     app = web.Application(client_max_size=max_body,
-                          middlewares=[payload_limit_middleware, rate_limit_middleware, auth_middleware,
+                          middlewares=[compression_middleware, payload_limit_middleware, rate_limit_middleware,
+                                       auth_middleware,
                                        validation_middleware])
     state = ServerState(config, open_cache(config.cache_path))
     app[STATE] = state

@@ -7,8 +7,9 @@ and hand it to :func:`riptide_sync.server.serve_in_thread`.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
+import ssl
 from dataclasses import dataclass, field
+from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,16 @@ class ServerConfig:
     ping_interval: float = 30.0
     """Seconds between WebSocket Ping frames (§1.8); the first goes out after welcome."""
 
-    pong_timeout: float | None = 10.0
-    """Close a WebSocket whose pong is this many seconds late. ``None``: never (as the
-    real server)."""
+    pong_timeout: Optional[float] = None
+    """Lenient option: close a WebSocket (code 1011) whose pong is this many seconds late.
+    ``None`` (the default): never, as the real server (§1.8). Only meaningful together
+    with ``ping_during_crawl``, since a strict server reads no pong during a crawl."""
+
+    ping_during_crawl: bool = False
+    """Lenient option: keep reading the socket (answering client pings, reading pongs) and
+    keep sending Pings while a crawl runs. The default is the real server's behaviour
+    (§1.8): the crawl holds the send lock and requests are read one at a time, so
+    nothing is read and no Ping is sent until the summary."""
 
     max_urls_per_request: int = 100
     """Rule 2 of §6.1. NDJSON (variant A) allows ``max(1000, this)``."""
@@ -157,9 +165,33 @@ class ServerConfig:
     cache_path: str | None = None
     """SQLite file for the cache; ``None`` keeps the cache in memory."""
 
-    allow_private: bool | None = None
-    """Skip rules 6 and 7 of §6.1 (private and loopback targets). ``None``: on exactly
-    when ``host`` is a loopback address, so the bundled demo site can be crawled."""
+    allow_private: Optional[bool] = False
+    """Lenient option: skip rules 6 and 7 of §6.1 (blocked patterns, private and loopback
+    targets). Off by default, on loopback too, as the real server. Tests that crawl an
+    origin of their own on 127.0.0.1 turn it on; the bundled demo site needs no such
+    thing, since it lives under the reserved host ``demo.riptide.test`` (see
+    :mod:`riptide_sync.server.demo_site`). ``None`` means ``False``."""
+
+    origin_errors_succeed: bool = False
+    """Lenient option: a non-2xx origin page (e.g. the demo's 404) is a successful result
+    with the origin's status and its extracted document. The default is the real
+    server's: a failed result whose error reads ``Fetch failed: HTTP error: 404 Not
+    Found`` (§1.6, §2.3)."""
+
+    batch_pipeline: str = "enhanced"
+    """Pipeline of batch ``/crawl`` (§4): ``"enhanced"`` (the real default,
+    ``ENHANCED_PIPELINE_ENABLE=true``: status 200, ``riptide:v1:enhanced:<url>`` cache
+    keys, placeholder documents) or ``"standard"`` (the lenient option: origin status,
+    extracted documents, the streams' pipeline)."""
+
+    compression: bool = True
+    """gzip (else deflate) every response but SSE and WebSocket upgrades for a client
+    whose ``Accept-Encoding`` allows it, as the real server's outer compression layer
+    (§0.2, §2.2). ``False`` is the lenient option: nothing is compressed."""
+
+    ssl_context: Optional[ssl.SSLContext] = None
+    """Serve HTTPS/WSS with this server-side context (tests build one with trustme);
+    ``None`` serves plain HTTP."""
 
     synthetic_doc_size: int | None = None
     """When set, nothing is fetched: every URL succeeds at once with a document whose
@@ -174,14 +206,11 @@ class ServerConfig:
     faults: Faults = field(default_factory=Faults)
     """Fault scenarios; see :class:`Faults`."""
 
+    def __post_init__(self) -> None:
+        if self.batch_pipeline not in ("enhanced", "standard"):
+            raise ValueError(f"batch_pipeline must be 'enhanced' or 'standard', got {self.batch_pipeline!r}")
+
     @property
     def private_allowed(self) -> bool:
-        """Whether rules 6 and 7 of §6.1 are skipped (resolves ``allow_private=None``)."""
-        if self.allow_private is not None:
-            return self.allow_private
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        """Whether rules 6 and 7 of §6.1 are skipped (``allow_private``; ``None`` is off)."""
+        return bool(self.allow_private)

@@ -7,14 +7,16 @@ batch) turn outcomes into their own CrawlResult shapes with :func:`result_for`.
 from __future__ import annotations
 
 import asyncio
+import http
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from . import extract
+from . import demo_site, extract
 from .cache import MemoryCache, cache_key
 from .config import ServerConfig
 
@@ -46,6 +48,70 @@ class Outcome:
 
 class FetchFailed(Exception):
     """A fetch or extraction failure; the message is the server's error text."""
+
+
+@dataclass
+class Fetched:
+    """One fetched page, after redirects."""
+
+    status: int
+    final_url: str
+    content_type: str
+    charset: str
+    body: bytes
+
+
+def status_line(status: int) -> str:
+    """An HTTP status as reqwest's ``StatusCode`` prints it: ``404 Not Found``."""
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} <unknown status code>"
+
+
+def _fetch_error(url: str, message: str) -> FetchFailed:
+    """``ApiError::FetchError``'s display text (``errors.rs``)."""
+    return FetchFailed(f"Failed to fetch content from {url}: {message}")
+
+
+def _headers_timeout(url: str) -> FetchFailed:
+    return FetchFailed(f"Operation timed out: content_fetch - Timeout fetching {url}")
+
+
+def _body_timeout(url: str) -> FetchFailed:
+    return FetchFailed(f"Operation timed out: content_fetch - Timeout reading response from {url}")
+
+
+_GATE_HI, _GATE_LO = 0.7, 0.3
+"""``GATE_HI_THRESHOLD`` and ``GATE_LO_THRESHOLD`` defaults, used by the enhanced pipeline."""
+
+
+def enhanced_result(url: str, text: str | None, elapsed_ms: int) -> dict[str, Any]:
+    """A batch entry of the enhanced pipeline (§4): placeholder data from the raw body.
+
+    ``text`` is the decoded body, or ``None`` when the fetch failed, which is still an
+    entry without ``error``, gated ``unknown``.
+    """
+    empty: dict[str, Any] = {
+        "url": url, "title": None, "text": "", "quality_score": None, "links": [], "byline": None,
+        "published_iso": None, "markdown": None, "media": [], "language": None, "reading_time": None,
+        "word_count": None, "categories": [], "site_name": None, "description": None, "html": None,
+        "parser_metadata": None,
+    }
+    if text is None:
+        gate, quality, document, elapsed_ms = "unknown", 0.0, empty, 0
+    else:
+        size = len(text.encode())
+        quality = 0.8 if size > 10000 else 0.5 if size > 1000 else 0.2
+        gate = "raw" if quality >= _GATE_HI else "probes_first" if quality >= _GATE_LO else "headless"
+        head = text[:1000]
+        document = dict(empty, title="Extracted Title", text=head, markdown=head, language="en",
+                        reading_time=5, word_count=len(text.split()))
+    return {
+        "url": url, "status": 200, "from_cache": False, "gate_decision": gate, "quality_score": quality,
+        "processing_time_ms": elapsed_ms, "document": document, "error": None,
+        "cache_key": f"riptide:v1:enhanced:{url}",
+    }
 
 
 def result_for(outcome: Outcome, surface: str) -> dict[str, Any]:
@@ -86,7 +152,7 @@ class Crawler:
         """Open the HTTP client session (needs the running loop)."""
         # trust_env=False: never route loopback fetches through a proxy from the environment.
         self._session = aiohttp.ClientSession(
-            trust_env=False, timeout=aiohttp.ClientTimeout(total=self.config.fetch_timeout),
+            trust_env=False, timeout=aiohttp.ClientTimeout(total=None),
             headers={"User-Agent": "riptide-sync-local/0.1"})
 
     async def close(self) -> None:
@@ -112,9 +178,8 @@ class Crawler:
             status, document, quality, gate = await self._fetch_and_extract(url, skip_extraction)
         except FetchFailed as exc:
             return Outcome(url, None, str(exc), _ms(started))
-        # An origin error page (e.g. 404) is still a fetched page: it succeeds with the
-        # origin's status and its extracted content, but it is not cached, so a later crawl
-        # sees the origin again.
+        # With origin_errors_succeed (lenient), an origin error page (e.g. 404) succeeds
+        # with the origin's status and its extracted content, but it is not cached.
         if use_cache and 200 <= status < 300:
             self.cache.put(key, document)
         return Outcome(url, {
@@ -123,27 +188,100 @@ class Crawler:
             "document": document, "error": None, "cache_key": key,
         }, None, _ms(started))
 
-    async def _fetch_and_extract(self, url: str, skip_extraction: bool) -> tuple[int, dict[str, Any], float, str]:
+    async def crawl_enhanced(self, url: str) -> dict[str, Any]:
+        """Crawl one URL through the enhanced pipeline (batch's default, §4): fetch with no
+        status check, then placeholder extraction; never a failed entry."""
+        started = time.perf_counter()
+        try:
+            page = await self.fetch(url, check_status=False)
+        except FetchFailed:
+            return enhanced_result(url, None, 0)
+        return enhanced_result(url, page.body.decode(page.charset, errors="replace"), _ms(started))
+
+    async def fetch(self, url: str, *, check_status: bool = True) -> Fetched:
+        """GET ``url`` (redirects followed), as the real pipeline's fetch does.
+
+        The response headers and the body each get ``fetch_timeout`` seconds (15 + 15 on
+        the real server). Hosts named :data:`demo_site.DEMO_HOST` are answered internally.
+
+        Raises:
+            FetchFailed: with the real server's wording, e.g. ``Failed to fetch content
+                from <url>: Fetch failed: HTTP error: 404 Not Found`` when ``check_status``
+                and the final status is not 2xx.
+        """
+        if urlsplit(url).hostname == demo_site.DEMO_HOST:
+            page = await self._fetch_demo(url)
+        else:
+            page = await self._fetch_network(url)
+        if check_status and not 200 <= page.status < 300 and not self.config.origin_errors_succeed:
+            raise _fetch_error(url, f"Fetch failed: HTTP error: {status_line(page.status)}")
+        return page
+
+    async def _fetch_demo(self, url: str) -> Fetched:
+        """Answer a demo-site URL from memory: no socket, independent of the server's port."""
+        timeout = self.config.fetch_timeout
+        current = url
+        for _ in range(11):
+            path = urlsplit(current).path
+            sub = path[len("/demo/"):] if path.startswith("/demo/") else None
+            if sub is None:
+                status, content_type, body, target = demo_site.lookup("missing")
+            else:
+                status, content_type, body, target = demo_site.lookup(sub)
+            if sub == demo_site.SLOW_PATH:
+                delay = self.config.demo_slow_delay
+                if delay > timeout:
+                    await asyncio.sleep(timeout)
+                    raise _headers_timeout(url)
+                await asyncio.sleep(delay)
+            if target is None:
+                return Fetched(status, current, content_type, "utf-8", body)
+            current = urljoin(current, f"/demo/{target}")
+        raise _fetch_error(url, f"Fetch failed: Request failed: error following redirect for url ({url})")
+
+    async def _fetch_network(self, url: str) -> Fetched:
         assert self._session is not None, "start() first"
+        timeout = self.config.fetch_timeout
         limit = self.config.max_page_size
         try:
-            async with self._session.get(url, allow_redirects=True, max_redirects=10) as resp:
-                if resp.content_length is not None and resp.content_length > limit:
-                    raise FetchFailed(f"Fetch error: Response body exceeds maximum size of {limit} bytes")
+            resp = await asyncio.wait_for(
+                self._session.get(url, allow_redirects=True, max_redirects=10), timeout)
+        except asyncio.TimeoutError:
+            raise _headers_timeout(url) from None
+        except aiohttp.TooManyRedirects:
+            raise _fetch_error(url, f"Fetch failed: Request failed: error following redirect for url ({url})") \
+                from None
+        except (aiohttp.ClientError, ValueError, OSError):
+            raise _fetch_error(url, f"Fetch failed: Request failed: error sending request for url ({url})") \
+                from None
+        try:
+            if resp.content_length is not None and resp.content_length > limit:
+                raise _fetch_error(url, f"Failed to read response: body exceeds {limit} bytes")
+
+            async def read() -> bytes:
                 chunks, size = [], 0
                 async for chunk in resp.content.iter_chunked(65536):
                     size += len(chunk)
                     if size > limit:
-                        raise FetchFailed(f"Fetch error: Response body exceeds maximum size of {limit} bytes")
+                        raise _fetch_error(url, f"Failed to read response: body exceeds {limit} bytes")
                     chunks.append(chunk)
-                body = b"".join(chunks)
-                status, final_url = resp.status, str(resp.url)
-                content_type = resp.content_type or "application/octet-stream"
-                charset = resp.charset or "utf-8"
-        except asyncio.TimeoutError:
-            raise FetchFailed(f"Operation timed out: content_fetch - Timeout fetching {url}") from None
-        except (aiohttp.ClientError, ValueError) as exc:
-            raise FetchFailed(f"Fetch error: {type(exc).__name__}: {exc}".rstrip(": ")) from None
+                return b"".join(chunks)
+
+            try:
+                body = await asyncio.wait_for(read(), timeout)
+            except asyncio.TimeoutError:
+                raise _body_timeout(url) from None
+            except (aiohttp.ClientError, ValueError, OSError):
+                raise _fetch_error(url, "Failed to read response: error decoding response body") from None
+            return Fetched(resp.status, str(resp.url), resp.content_type or "application/octet-stream",
+                           resp.charset or "utf-8", body)
+        finally:
+            resp.release()
+
+    async def _fetch_and_extract(self, url: str, skip_extraction: bool) -> tuple[int, dict[str, Any], float, str]:
+        page = await self.fetch(url)
+        status, final_url, content_type, charset, body = (
+            page.status, page.final_url, page.content_type, page.charset, page.body)
         loop = asyncio.get_running_loop()
         try:
             if content_type in _HTML_TYPES or (content_type == "application/octet-stream" and body.lstrip()[:1] == b"<"):
@@ -158,11 +296,11 @@ class Crawler:
             elif content_type.startswith("text/") or content_type in ("application/json", "application/xml"):
                 doc, quality, gate = extract.extract_text(url, body.decode(charset, errors="replace"))
             else:
-                raise FetchFailed(f"Extraction error: Unsupported content type: {content_type}")
+                raise FetchFailed(f"Content extraction failed: Unsupported content type: {content_type}")
         except FetchFailed:
             raise
         except Exception as exc:  # A broken page must fail one URL, never the stream.
-            raise FetchFailed(f"Extraction error: {type(exc).__name__}: {exc}") from None
+            raise FetchFailed(f"Content extraction failed: {type(exc).__name__}: {exc}") from None
         return status, doc, quality, gate
 
     def start_many(self, urls: list[str], cache_mode: str, concurrency: int,

@@ -10,6 +10,12 @@ site is varied but identical on every run, and the package carries no bulky file
 - ``/demo/missing`` a 404 page;
 - ``/demo/slow`` an article that answers after ``ServerConfig.demo_slow_delay`` seconds;
 - ``/demo/notes.txt`` plain text, ``/demo/report.pdf`` a small real PDF.
+
+The server crawls the site under the reserved host :data:`DEMO_HOST`
+(``http://demo.riptide.test/demo/...``, RFC 2606 ``.test``), which it resolves internally:
+no DNS, no socket, and no dependence on the port it listens on. That name passes the
+real server's private-address and blocked-pattern checks (PROTOCOL.md §6.1), which refuse
+``127.0.0.1``. Browsers see the same pages at ``http://HOST:PORT/demo/``.
 """
 
 from __future__ import annotations
@@ -176,19 +182,47 @@ SLOW_PATH = "slow"
 """``/demo/slow`` answers after ``ServerConfig.demo_slow_delay`` seconds."""
 
 
-def demo_urls(base_url: str) -> list[str]:
-    """Return the URL of every demo page for a server at ``base_url`` (``http://host:port``).
+DEMO_HOST = "demo.riptide.test"
+"""The reserved host name the local server resolves internally to the demo site."""
+
+DEMO_ORIGIN = f"http://{DEMO_HOST}"
+"""Scheme and host of every crawlable demo URL."""
+
+
+def page_url(path: str = "") -> str:
+    """The crawlable URL of one demo page, e.g. ``page_url("missing")``."""
+    return f"{DEMO_ORIGIN}/demo/{path}"
+
+
+def demo_urls(base_url: str | None = None) -> list[str]:
+    """Return the crawlable URL of every demo page, under :data:`DEMO_ORIGIN`.
 
     The list holds the index, the 30 articles, the redirect, the 404, the slow page, the
-    text file and the PDF: 36 URLs, always in this order.
+    text file and the PDF: 36 URLs, always in this order. They do not depend on where the
+    server listens: any local server (``serve`` on any port, ``crawl --embedded``)
+    crawls them.
+
+    Args:
+        base_url: ignored; accepted so that callers written when the URLs named the
+            server's own address keep working.
     """
-    base = base_url.rstrip("/") + "/demo/"
     paths = ["", *(f"articles/{_slug(t)}.html" for t in _TOPICS), REDIRECT_PATH, "missing", SLOW_PATH,
              "notes.txt", "report.pdf"]
-    return [base + p for p in paths]
+    return [page_url(p) for p in paths]
 
 
-def article_urls(base_url: str) -> list[str]:
-    """Return only the 30 article URLs (fast, all 200, all HTML)."""
-    base = base_url.rstrip("/") + "/demo/"
-    return [f"{base}articles/{_slug(t)}.html" for t in _TOPICS]
+def article_urls(base_url: str | None = None) -> list[str]:
+    """Return only the 30 article URLs (fast, all 200, all HTML); ``base_url`` is ignored."""
+    return [page_url(f"articles/{_slug(t)}.html") for t in _TOPICS]
+
+
+def lookup(path: str) -> tuple[int, str, bytes, str | None]:
+    """Answer a GET of ``/demo/<path>``: ``(status, content type, body, redirect target)``.
+
+    The redirect target is a path under ``/demo/`` (or ``None``); unknown paths get the
+    404 page. The slow page's delay is the caller's to apply.
+    """
+    if path == REDIRECT_PATH:
+        return 302, "text/html", b"", REDIRECT_TARGET
+    page = PAGES.get(path) or PAGES["missing"]
+    return page.status, page.content_type, page.body, None

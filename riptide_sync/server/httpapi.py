@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 from aiohttp import web
+from aiohttp.web import ContentCoding
 
 from . import wire
 from .cache import cache_key
@@ -35,6 +36,49 @@ _PUBLIC_PREFIXES = ("/health", "/metrics", "/api/v1/health", "/api/v1/metrics", 
                     "/demo")
 _SUSPICIOUS_QUERY = ("union", "select", "drop", "--", "<script", "../", "..\\")
 _FLUSH_BYTES = 64 * 1024
+
+
+_MIN_COMPRESSED = 32
+"""tower-http's default predicate leaves bodies under 32 bytes alone."""
+
+
+def compression_for(request: web.Request) -> ContentCoding | None:
+    """The coding the real server's compression layer would pick for this client (§0.2):
+    gzip, else deflate, when ``Accept-Encoding`` allows it (``q=0`` refuses); else None."""
+    if not request.app[STATE].config.compression:
+        return None
+    accepted: dict[str, float] = {}
+    for item in request.headers.get("Accept-Encoding", "").split(","):
+        name, _, params = item.strip().partition(";")
+        q = 1.0
+        params = params.strip().replace(" ", "")
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                q = 0.0
+        if name:
+            accepted[name.strip().lower()] = q
+    for coding in (ContentCoding.gzip, ContentCoding.deflate):
+        if accepted.get(coding.value, accepted.get("*", 0.0)) > 0:
+            return coding
+    return None
+
+
+@web.middleware
+async def compression_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The outermost layer (§0.2): compress whole responses (batch, /healthz, errors) for a
+    client that accepts it; SSE, images and tiny bodies are exempt. Streams that are
+    already prepared (NDJSON) enable it themselves, see :func:`_stream_response`."""
+    response = await handler(request)
+    if isinstance(response, web.Response) and not response.prepared and response.body is not None:
+        content_type = response.content_type or ""
+        size = len(response.body) if isinstance(response.body, (bytes, bytearray)) else 0
+        if size >= _MIN_COMPRESSED and content_type != "text/event-stream" and not content_type.startswith("image/"):
+            coding = compression_for(request)
+            if coding is not None:
+                response.enable_compression(coding)
+    return response
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -363,7 +407,8 @@ async def _validated_body(
 
 
 async def batch_crawl(request: web.Request) -> web.Response:
-    """``POST /crawl`` (§4), standard pipeline: origin status, request order, statistics."""
+    """``POST /crawl`` (§4): the enhanced pipeline by default (``ServerConfig.batch_pipeline``),
+    else the standard one (origin status, extracted documents); request order, statistics."""
     state = request.app[STATE]
     try:
         req, connection, failure = await _validated_body(request, "batch")
@@ -372,13 +417,21 @@ async def batch_crawl(request: web.Request) -> web.Response:
     if failure is not None:
         return json_response(wire.api_error(failure.kind, failure.message, 400), status=400)
     started = time.perf_counter()
+    enhanced = state.config.batch_pipeline == "enhanced" and state.config.synthetic_doc_size is None
     try:
-        found = await asyncio.wait_for(_batch_outcomes(state, req), state.config.response_timeout)
+        if enhanced:
+            results = await asyncio.wait_for(_enhanced_results(state, req), state.config.response_timeout)
+        else:
+            found = await asyncio.wait_for(_batch_outcomes(state, req), state.config.response_timeout)
     except asyncio.TimeoutError:
         return web.Response(status=408)  # §0.2: the 30 s timeout layer answers 408, empty body.
-    results = [result_for(found[i], "batch") for i in range(len(req.urls))]
-    ok = [o for o in found.values() if o.ok]
-    cached = sum(1 for o in ok if o.from_cache)
+    if enhanced:
+        # §4: every entry counts as successful, even a fetch failure (gate "unknown").
+        successful, cached = len(results), 0
+    else:
+        results = [result_for(found[i], "batch") for i in range(len(req.urls))]
+        ok = [o for o in found.values() if o.ok]
+        successful, cached = len(ok), sum(1 for o in ok if o.from_cache)
     gates = {"raw": 0, "probes_first": 0, "headless": 0, "cached": 0}
     for r in results:
         if r["gate_decision"] in gates:
@@ -386,7 +439,7 @@ async def batch_crawl(request: web.Request) -> web.Response:
     times = [r["processing_time_ms"] for r in results if r["error"] is None]
     total = len(req.urls)
     return json_response({
-        "total_urls": total, "successful": len(ok), "failed": total - len(ok), "from_cache": cached,
+        "total_urls": total, "successful": successful, "failed": total - successful, "from_cache": cached,
         "results": results,
         "statistics": {
             "total_processing_time_ms": int((time.perf_counter() - started) * 1000),
@@ -394,6 +447,17 @@ async def batch_crawl(request: web.Request) -> web.Response:
             "gate_decisions": gates, "cache_hit_rate": cached / total,
         },
     })
+
+
+async def _enhanced_results(state: ServerState, req: wire.CrawlRequest) -> list[dict[str, Any]]:
+    """The enhanced pipeline's entries in request order, ``options.concurrency`` at once."""
+    semaphore = asyncio.Semaphore(max(req.concurrency, 0))
+
+    async def one(url: str) -> dict[str, Any]:
+        async with semaphore:
+            return await state.crawler.crawl_enhanced(url)
+
+    return list(await asyncio.gather(*(one(u) for u in req.urls)))
 
 
 async def _batch_outcomes(state: ServerState, req: wire.CrawlRequest) -> dict[int, Outcome]:
@@ -484,6 +548,12 @@ async def _stream_response(request: web.Request, content_type: str, extra: dict[
     response = web.StreamResponse(status=200, headers={
         "Content-Type": content_type, "Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*", **extra})
     response.enable_chunked_encoding()
+    coding = compression_for(request) if content_type != "text/event-stream" else None
+    if coding is not None:
+        # §2.2: NDJSON is compressed for a client that accepts it; the compressor holds
+        # lines back until its buffer fills or the body ends (hence Accept-Encoding:
+        # identity in streaming clients).
+        response.enable_compression(coding)
     await response.prepare(request)
     return response
 
@@ -570,7 +640,9 @@ async def _ndjson_results(state: ServerState, req: wire.CrawlRequest, out: _Line
             continue
         if total > 10 and completed % 5 == 0:
             elapsed = time.perf_counter() - started
-            eta = wire.rfc3339_at(epoch0 + elapsed / completed * total) if completed < total else None
+            # At 100% the real server sends the current time, not null.
+            eta = wire.rfc3339_at(epoch0 + elapsed / completed * total) if completed < total \
+                else wire.now_rfc3339()
             await out.put(wire.dumps({
                 "operation_id": "crawl_stream", "operation_type": "batch_crawl", "started_at": started_wall,
                 "current_phase": "processing", "progress_percentage": completed * 100.0 / total,
@@ -689,7 +761,9 @@ async def _sse_results(state: ServerState, req: wire.CrawlRequest, out: _LineWri
         await out.put(result_event)
         if total > 20 and completed % 10 == 0:
             elapsed = time.perf_counter() - started
-            eta = wire.rfc3339_at(epoch0 + elapsed / completed * total) if completed < total else None
+            # At 100% the real server sends the current time, not null.
+            eta = wire.rfc3339_at(epoch0 + elapsed / completed * total) if completed < total \
+                else wire.now_rfc3339()
             await out.put(sse_event("status", wire.dumps({
                 "phase": "processing", "items_processed": completed, "items_remaining": total - completed,
                 "estimated_completion": eta,

@@ -28,20 +28,24 @@ class RunningServer:
         self._state = state
         self.port = port
         """The bound port (useful with ``port=0``)."""
-        self.base_url = f"http://{_url_host(config.host)}:{port}"
-        """E.g. ``http://127.0.0.1:54321``."""
-        self.ws_url = f"ws://{_url_host(config.host)}:{port}/crawl/ws"
+        tls = config.ssl_context is not None
+        self.base_url = f"{'https' if tls else 'http'}://{_url_host(config.host)}:{port}"
+        """E.g. ``http://127.0.0.1:54321`` (``https://`` with ``ssl_context``)."""
+        self.ws_url = f"{'wss' if tls else 'ws'}://{_url_host(config.host)}:{port}/crawl/ws"
         """The WebSocket endpoint, e.g. ``ws://127.0.0.1:54321/crawl/ws``."""
-        self.demo_url = f"{self.base_url}/demo/"
-        """The demo site's index page."""
+        self.demo_url = demo_site.page_url()
+        """The demo site's index page as the server crawls it (``http://demo.riptide.test/demo/``)."""
+        self.demo_browser_url = f"{self.base_url}/demo/"
+        """The same site for a browser: ``/demo/`` on this server."""
 
     def demo_urls(self) -> list[str]:
-        """Every demo page (36 URLs: index, 30 articles, redirect, 404, slow, text, PDF)."""
-        return demo_site.demo_urls(self.base_url)
+        """Every demo page (36 URLs: index, 30 articles, redirect, 404, slow, text, PDF),
+        under the reserved host the server resolves internally."""
+        return demo_site.demo_urls()
 
     def article_urls(self) -> list[str]:
         """The 30 demo articles only (fast, all 200, real extracted text)."""
-        return demo_site.article_urls(self.base_url)
+        return demo_site.article_urls()
 
     @property
     def request_log(self) -> list[LoggedRequest]:
@@ -74,7 +78,7 @@ async def _start(config: ServerConfig) -> tuple[web.AppRunner, RunningServer]:
     # handle_signals=False: the CLI installs its own handling; threads cannot have any.
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True, ssl_context=config.ssl_context)
     await site.start()
     server = site._server  # The asyncio server, to read the port bound for port=0.
     # aiohttp types _server as AbstractServer, which has no .sockets; loop.create_server
@@ -152,7 +156,8 @@ def run_server(config: ServerConfig, *, announce: object = print) -> None:
         runner, running = await _start(config)
         announce(f"riptide-sync local server listening on {running.base_url}")  # type: ignore[operator]
         announce(f"  WebSocket: {running.ws_url}")  # type: ignore[operator]
-        announce(f"  demo site: {running.demo_url}")  # type: ignore[operator]
+        announce(f"  demo site: {running.demo_url} (crawl these), {running.demo_browser_url} "  # type: ignore[operator]
+                 "(browse)")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

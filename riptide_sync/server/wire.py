@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import ipaddress
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -20,13 +21,32 @@ _UTC = _dt.timezone.utc
 
 
 def now_rfc3339() -> str:
-    """Return the current UTC time as chrono's ``to_rfc3339()`` writes it (``+00:00``)."""
-    return _dt.datetime.now(_UTC).isoformat()
+    """Return the current UTC time as chrono's ``to_rfc3339()`` writes it (``+00:00``).
+
+    chrono keeps nanoseconds and prints the shortest of 0, 3, 6 or 9 fraction digits that
+    is exact, so a system clock reading normally shows all 9 (§0.2).
+    """
+    return rfc3339_ns(time.time_ns())
+
+
+def rfc3339_ns(epoch_ns: int) -> str:
+    """Format a Unix time in nanoseconds as chrono's ``SecondsFormat::AutoSi`` does."""
+    seconds, nanos = divmod(epoch_ns, 1_000_000_000)
+    base = _dt.datetime.fromtimestamp(seconds, _UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if nanos == 0:
+        fraction = ""
+    elif nanos % 1_000_000 == 0:
+        fraction = f".{nanos // 1_000_000:03d}"
+    elif nanos % 1_000 == 0:
+        fraction = f".{nanos // 1_000:06d}"
+    else:
+        fraction = f".{nanos:09d}"
+    return f"{base}{fraction}+00:00"
 
 
 def rfc3339_at(epoch: float) -> str:
-    """Return a Unix time as an RFC 3339 string with the ``+00:00`` offset."""
-    return _dt.datetime.fromtimestamp(epoch, _UTC).isoformat()
+    """Return a Unix time (seconds) as an RFC 3339 string, as :func:`rfc3339_ns`."""
+    return rfc3339_ns(int(round(epoch * 1_000_000_000)))
 
 
 def new_id() -> str:

@@ -1,8 +1,15 @@
 """The WebSocket surface, ``GET /crawl/ws`` (PROTOCOL.md §1).
 
-One connection runs three tasks: a reader (always reading, so control frames are answered
-even during a crawl), a worker (handles requests strictly one at a time, in order, §1.3)
-and a keepalive (Ping frames with an epoch-ms payload, closing on a late pong, §1.8).
+By default a connection behaves as the real server's (§1.3, §1.8): one loop reads a frame,
+handles it completely (a crawl up to its summary) and only then reads the next, and a
+keepalive task sends Ping frames (epoch-ms payload) under the same send lock the crawl
+holds from start to summary. So during a crawl nothing is read (client pings wait) and no
+Ping goes out. It never closes a socket for a missing pong.
+
+``ServerConfig.ping_during_crawl`` (lenient) splits reading from handling: a reader that
+always reads (answering control frames mid-crawl) queues requests for a worker, and the
+keepalive pings regardless of crawls; ``pong_timeout`` then closes a socket (1011) whose
+pong is late.
 """
 
 from __future__ import annotations
@@ -24,6 +31,20 @@ from .synthetic import SyntheticMessages
 logger = logging.getLogger("riptide_sync.server.ws")
 
 _MAX_MESSAGE = 64 * 1024 * 1024  # axum's default inbound limit (§1.10).
+
+
+class _NoLock:
+    """An async context that locks nothing (``contextlib.nullcontext`` is async only
+    from Python 3.10 on)."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
 
 
 def _text_frame_header(length: int) -> bytes:
@@ -65,16 +86,25 @@ class WsConnection:
         faults = state.config.faults
         self.bp = Backpressure(faults.backpressure_drop, faults.slow_send_threshold)
         self.awaiting_pong_since: float | None = None
+        self.crawling = False
         self.requests: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.lenient = state.config.ping_during_crawl
+        self.send_lock = asyncio.Lock()
+        """Held for each message sent and for a whole crawl (§1.8); the keepalive takes it
+        for each Ping (strict mode only)."""
 
     async def run(self) -> None:
-        """Send welcome, start keepalive and worker, and read until the peer goes away."""
+        """Send welcome, start keepalive (and worker, when lenient), read until the peer goes away."""
         loop = asyncio.get_running_loop()
         await self.send("welcome", {"session_id": self.session_id, "server_time": wire.now_rfc3339(),
                                     "protocol_version": "1.0", "supported_operations": ["crawl", "ping", "status"]})
-        tasks = [loop.create_task(self._keepalive()), loop.create_task(self._worker())]
+        tasks = [loop.create_task(self._keepalive())]
+        if self.lenient:
+            tasks.append(loop.create_task(self._worker()))
         try:
             await self._read()
+        except (StreamStopped, ConnectionError):
+            pass
         finally:
             for task in tasks:
                 task.cancel()
@@ -95,10 +125,17 @@ class WsConnection:
             msg = await ws.receive()
             kind = msg.type
             if kind == WSMsgType.TEXT:
-                self._accept(msg.data)
+                request = self._accept(msg.data)
+                if request is None:
+                    continue
+                if self.lenient:
+                    self.requests.put_nowait(request)
+                else:
+                    await self._handle(*request)  # §1.3: handled completely before the next read
             elif kind == WSMsgType.PING:
                 try:
-                    await ws.pong(msg.data)  # Echo the payload (§1.8).
+                    async with self._locked():
+                        await ws.pong(msg.data)  # Echo the payload (§1.8).
                 except ConnectionError:
                     return
             elif kind == WSMsgType.PONG:
@@ -108,24 +145,30 @@ class WsConnection:
             else:  # CLOSE, CLOSING, CLOSED, ERROR
                 return
 
-    def _accept(self, text: str) -> None:
-        """Queue a well-formed request; stay silent on anything malformed (§1.5)."""
+    def _locked(self) -> Any:
+        """The send lock for one message in strict mode; a no-op context when lenient, or
+        inside a crawl, which already holds it."""
+        return _NO_LOCK if self.lenient or self.crawling else self.send_lock
+
+    def _accept(self, text: str) -> tuple[str, Any] | None:
+        """Return a well-formed request; None (and silence) on anything malformed (§1.5)."""
         try:
             envelope = orjson.loads(text)
         except orjson.JSONDecodeError:
             logger.debug("! malformed frame ignored: not JSON")
-            return
+            return None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("request_type"), str) \
                 or "data" not in envelope:
             logger.debug("! malformed frame ignored: bad envelope")
-            return
-        self.requests.put_nowait((envelope["request_type"], envelope["data"]))
+            return None
+        return envelope["request_type"], envelope["data"]
 
     # --- sending ----------------------------------------------------------------------
 
     async def send(self, message_type: str, data: dict[str, Any]) -> None:
         """Send a message that the backpressure rules never drop (welcome, pong, status, error)."""
-        await self.ws.send_frame(wire.ws_envelope(message_type, data).encode(), WSMsgType.TEXT)
+        async with self._locked():
+            await self.ws.send_frame(wire.ws_envelope(message_type, data).encode(), WSMsgType.TEXT)
         self.message_count += 1
 
     async def send_stream(self, frame: bytes) -> bool:
@@ -144,7 +187,7 @@ class WsConnection:
     # --- keepalive --------------------------------------------------------------------
 
     async def _keepalive(self) -> None:
-        """Ping right away and then every ``ping_interval``; close on a late pong."""
+        """Ping right away and then every ``ping_interval``; close on a late pong (if set)."""
         loop = asyncio.get_running_loop()
         interval = self.state.config.ping_interval
         timeout = self.state.config.pong_timeout
@@ -160,11 +203,14 @@ class WsConnection:
                 await self._close_dead()
                 return
             if now >= next_ping:
-                payload = str(int(time.time() * 1000)).encode()
                 try:
-                    await self.ws.ping(payload)
+                    lock = self.send_lock if not self.lenient else _NO_LOCK
+                    async with lock:  # strict: waits for a running crawl's summary
+                        payload = str(int(time.time() * 1000)).encode()
+                        await self.ws.ping(payload)
                 except ConnectionError:
                     return
+                now = loop.time()
                 if self.awaiting_pong_since is None:
                     self.awaiting_pong_since = now
                 next_ping = now + interval
@@ -185,24 +231,36 @@ class WsConnection:
     # --- requests ---------------------------------------------------------------------
 
     async def _worker(self) -> None:
+        """Lenient mode: handle queued requests one at a time, in order."""
         try:
             while True:
-                request_type, data = await self.requests.get()
-                if request_type == "crawl":
-                    await self._crawl(data)
-                elif request_type == "ping":
-                    await self.send("pong", {"timestamp": wire.now_rfc3339(), "session_id": self.session_id})
-                elif request_type == "status":
-                    await self.send("status", {
-                        "session_id": self.session_id,
-                        "connected_duration_ms": int((time.monotonic() - self.connected) * 1000),
-                        "is_healthy": not self.bp.slow, "message_count": self.message_count,
-                        "backpressure_count": self.bp.count})
-                else:
-                    await self.send("error", {"error_type": "unknown_request",
-                                              "message": f"Unknown request type: {request_type}"})
+                await self._handle(*await self.requests.get())
         except (StreamStopped, ConnectionError):
             pass
+
+    async def _handle(self, request_type: str, data: Any) -> None:
+        """Answer one request completely (a crawl up to its summary)."""
+        if request_type == "crawl":
+            if self.lenient:
+                await self._crawl(data)
+            else:
+                async with self.send_lock:  # §1.8: held for the whole crawl
+                    self.crawling = True
+                    try:
+                        await self._crawl(data)
+                    finally:
+                        self.crawling = False
+        elif request_type == "ping":
+            await self.send("pong", {"timestamp": wire.now_rfc3339(), "session_id": self.session_id})
+        elif request_type == "status":
+            await self.send("status", {
+                "session_id": self.session_id,
+                "connected_duration_ms": int((time.monotonic() - self.connected) * 1000),
+                "is_healthy": not self.bp.slow, "message_count": self.message_count,
+                "backpressure_count": self.bp.count})
+        else:
+            await self.send("error", {"error_type": "unknown_request",
+                                      "message": f"Unknown request type: {request_type}"})
 
     async def _crawl(self, data: Any) -> None:
         state = self.state

@@ -17,6 +17,7 @@ import pytest
 pytest.importorskip("aiohttp")  # the local server (server extra)
 
 from riptide_sync import _cli_crawl  # noqa: E402
+from riptide_sync.server.demo_site import page_url  # noqa: E402
 from riptide_sync.cli import main  # noqa: E402
 from riptide_sync.server import Faults  # noqa: E402
 
@@ -63,10 +64,11 @@ def test_crawl_prints_one_line_per_result_when_piped(server, capsys):
 
 
 def test_crawl_output_writes_jsonl_line_per_url(server, tmp_path, capsys):
-    """--output writes one JSON line per URL of the whole demo site, with every index."""
+    """--output writes one JSON line per URL of the whole demo site, with every index; the
+    demo's 404 page is a failed result (as on the real server), so the exit code is 1."""
     urls = server.demo_urls()
     target = tmp_path / "results.jsonl"
-    assert main(["crawl", "--base-url", server.base_url, "--output", str(target), *urls]) == 0
+    assert main(["crawl", "--base-url", server.base_url, "--output", str(target), *urls]) == 1
     out, err = capsys.readouterr()
     assert out == ""  # results go to the file only
     entries = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
@@ -80,10 +82,10 @@ def test_crawl_output_writes_jsonl_line_per_url(server, tmp_path, capsys):
 def test_crawl_markdown_dir_writes_file_per_successful_page(server, tmp_path, capsys):
     """--markdown-dir writes one titled .md file per page below HTTP 400, with unique names."""
     articles = fast_demo_urls(server, 3)
-    missing = server.base_url + "/demo/missing"
+    missing = page_url("missing")  # a failed result: exit code 1, no file
     pages = tmp_path / "pages"
     assert main(["crawl", "--base-url", server.base_url, "--transport", "ndjson",
-                 "--markdown-dir", str(pages), *articles, articles[0], missing]) == 0
+                 "--markdown-dir", str(pages), *articles, articles[0], missing]) == 1
     files = sorted(os.listdir(pages))
     assert len(files) == 4  # three articles, the first twice (index keeps names unique); no 404
     assert all(name.endswith(".md") and "missing" not in name for name in files)
@@ -190,7 +192,7 @@ def test_crawl_bad_option_is_usage_error(server, capsys):
 
 def test_crawl_failed_url_exits_1_and_lists_it(server, capsys):
     """A URL whose fetch fails gets an ERR line, is listed at the end, and the exit code is 1."""
-    dead = closed_port_url() + "/page"
+    dead = page_url("missing")  # a 404 origin: a failed fetch (a loopback URL is refused outright)
     urls = [*fast_demo_urls(server, 2), dead]
     assert main(["crawl", "--base-url", server.base_url, *urls]) == 1
     out, err = capsys.readouterr()

@@ -71,7 +71,7 @@ def test_cli_process_forced_terminal_renders_progress_bar(server):
 
 def test_cli_process_failed_url_exits_1(server):
     """A process run where one URL fails exits 1 and names it."""
-    missing_host = closed_port_url() + "/nothing-listens"
+    missing_host = "http://demo.riptide.test/demo/missing"  # a 404 origin: a failed fetch
     done = run_cli("crawl", "--base-url", server.base_url, server.article_urls()[0], missing_host)
     assert done.returncode == 1
     assert f"failed: {missing_host}" in done.stderr

@@ -30,7 +30,9 @@ def test_demo_crawl_extracts_real_text_and_markdown(server):
     assert any(link.endswith(".html") for link in doc["links"])
     by_path = {targets[i].rsplit("/demo/", 1)[1]: r for i, r in results.items()}
     assert by_path["redirect"]["status"] == 200 and by_path["redirect"]["document"]["title"] == "Tide Pools"
-    assert by_path["missing"]["status"] == 404
+    missing = by_path["missing"]  # §1.6: a non-2xx origin page is a failed result
+    assert missing["status"] == 0 and missing["error"]["message"] == "Failed to process URL"
+    assert messages[-1]["data"]["failed"] == 1 and messages[-1]["data"]["successful"] == len(targets) - 1
     assert by_path["notes.txt"]["document"]["text"].startswith("Tidewater Notes: field log")
     assert by_path["report.pdf"]["gate_decision"] == "pdf" and "lighthouse" in by_path["report.pdf"]["document"]["text"]
     assert {r["gate_decision"] for r in results.values()} >= {"raw", "probes_first"}

@@ -6,6 +6,7 @@ import json
 import time
 
 import requests
+from riptide_sync.server.demo_site import page_url
 from server_helpers import (DOC_FIELDS, RESULT_FIELDS, RFC3339, ndjson, ndjson_lines, parse_sse, sse, urls)
 
 
@@ -55,12 +56,13 @@ def test_ndjson_progress_lines_every_five(make_server):
 
 def test_ndjson_failure_names_url_and_cause(server):
     """A failed URL's message is 'Processing failed for <url>: <text>' with a real time (§2.3)."""
-    bad = "http://127.0.0.1:1/unreachable"
+    bad = page_url("missing")
     lines = ndjson_lines(ndjson(server, [bad]))
     result = lines[1]["result"]
     assert result["status"] == 0 and result["gate_decision"] == "failed" and result["document"] is None
     assert result["error"]["error_type"] == "processing_error" and result["error"]["retryable"] is True
-    assert result["error"]["message"].startswith(f"Processing failed for {bad}: ")
+    assert result["error"]["message"] == (f"Processing failed for {bad}: Failed to fetch content from {bad}: "
+                                          "Fetch failed: HTTP error: 404 Not Found")
     assert result["cache_key"] == ""
     assert isinstance(result["processing_time_ms"], int)
     assert lines[-1]["failed"] == 1
@@ -123,7 +125,7 @@ def test_sse_status_events_after_every_tenth(make_server):
 
 def test_sse_failed_result_matches_ws_shape(server):
     """A failure in SSE is the fixed §1.6 shape."""
-    events = parse_sse(sse(server, ["http://127.0.0.1:1/x"]).text)
+    events = parse_sse(sse(server, [page_url("missing")]).text)
     result = events[2]["json"]["result"]
     assert result["error"] == {"error_type": "processing_error", "message": "Failed to process URL",
                                "retryable": True}
@@ -145,7 +147,7 @@ def test_sse_heartbeat_when_idle(make_server):
     """After sse_keepalive idle seconds a '::heartbeat' comment is sent (§3)."""
     srv = make_server(sse_keepalive=0.1, demo_slow_delay=0.45)
     started = time.monotonic()
-    response = sse(srv, [srv.base_url + "/demo/slow"])
+    response = sse(srv, [page_url("slow")])
     assert time.monotonic() - started < 3
     assert "\n\n::heartbeat\n\n" in response.text
     events = parse_sse(response.text)

@@ -6,6 +6,7 @@ import json
 import time
 
 import websocket
+from riptide_sync.server.demo_site import page_url
 from server_helpers import (DOC_FIELDS, RESULT_FIELDS, RFC3339, ws_connect, ws_crawl, ws_recv, ws_send)
 
 
@@ -60,7 +61,7 @@ def test_ws_crawl_message_shapes(server):
 
 def test_ws_failed_url_shape(server):
     """A URL that cannot be fetched gives the fixed §1.6 failure result, not an error."""
-    bad = "http://127.0.0.1:1/unreachable"  # nothing listens on port 1
+    bad = page_url("missing")  # a 404 is a failed fetch (§1.6)
     ws, _ = ws_connect(server)
     try:
         messages = ws_crawl(ws, [bad], {"cache_mode": "bypass"})
@@ -79,7 +80,7 @@ def test_ws_failed_url_shape(server):
 def test_ws_results_arrive_in_completion_order(make_server):
     """A slow URL listed first completes last; index still names its request position."""
     srv = make_server(demo_slow_delay=0.4)
-    urls = [srv.base_url + "/demo/slow", srv.article_urls()[0]]
+    urls = [page_url("slow"), srv.article_urls()[0]]
     ws, _ = ws_connect(srv)
     try:
         messages = ws_crawl(ws, urls, {"cache_mode": "bypass"})
@@ -173,7 +174,7 @@ def test_ws_requests_answered_in_order(make_server):
     srv = make_server(demo_slow_delay=0.3)
     ws, _ = ws_connect(srv)
     try:
-        ws_send(ws, "crawl", {"urls": [srv.base_url + "/demo/slow"]})
+        ws_send(ws, "crawl", {"urls": [page_url("slow")]})
         ws_send(ws, "ping")
         kinds = [ws_recv(ws)["message_type"] for _ in range(4)]
     finally:
@@ -181,12 +182,12 @@ def test_ws_requests_answered_in_order(make_server):
     assert kinds == ["metadata", "result", "summary", "pong"]
 
 
-def test_ws_answers_control_pings_during_a_crawl(make_server):
-    """Unlike the real server, a client Ping is answered while a crawl is running."""
-    srv = make_server(demo_slow_delay=1.0)
+def test_ws_answers_control_pings_during_a_crawl_when_lenient(make_server):
+    """With ping_during_crawl (lenient), a client Ping is answered while a crawl is running."""
+    srv = make_server(demo_slow_delay=1.0, ping_during_crawl=True)
     ws, _ = ws_connect(srv)
     try:
-        ws_send(ws, "crawl", {"urls": [srv.base_url + "/demo/slow"]})
+        ws_send(ws, "crawl", {"urls": [page_url("slow")]})
         assert ws_recv(ws)["message_type"] == "metadata"
         started = time.monotonic()
         ws.ping(b"during-crawl")

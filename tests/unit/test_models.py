@@ -115,6 +115,18 @@ def test_crawl_result_failed_shape_parses():
     assert not result.ok and result.error.error_type == "processing_error"
 
 
+def test_crawl_result_ok_is_false_for_any_failed_fetch():
+    """One definition of success: no error and an HTTP status in 1..399. An origin error
+    page passed through without ``error`` (a lenient server: status 404) is a failure,
+    as the real server's failed result (status 0, PROTOCOL.md §5.3) is."""
+    ok = {**FAILED_WS_RESULT, "error": None, "status": 200, "gate_decision": "raw", "document": None}
+    assert CrawlResult.model_validate(ok).ok
+    assert CrawlResult.model_validate({**ok, "status": 301}).ok
+    assert not CrawlResult.model_validate({**ok, "status": 404}).ok
+    assert not CrawlResult.model_validate({**ok, "status": 503}).ok
+    assert not CrawlResult.model_validate({**ok, "status": 0}).ok
+
+
 def test_response_models_keep_unknown_fields():
     """Fields the server adds later are kept, not rejected."""
     result = CrawlResult.model_validate({**FAILED_WS_RESULT, "new_field": 1})

@@ -14,6 +14,7 @@ from riptide_sync._ws.connection import proxy_options, sslopt_for
 from riptide_sync._ws.errors import map_exception, status_error, translate
 from riptide_sync._ws.frames import MessageTooBig
 from riptide_sync.exceptions import (
+    TLSVerificationError,
     APIError,
     ProtocolViolationError,
     RateLimitError,
@@ -53,7 +54,8 @@ def test_errors_retry_after_parsed(headers, expected) -> None:
         (socket.gaierror(-2, "Name or service not known"), StreamConnectionError, "resolve"),
         (websocket.WebSocketAddressException("x"), StreamConnectionError, "resolve"),
         (ConnectionRefusedError(111, "refused"), StreamConnectionError, "refused"),
-        (ssl.SSLCertVerificationError("bad cert"), StreamConnectionError, "TLS"),
+        (ssl.SSLCertVerificationError("bad cert"), TLSVerificationError, "TLS certificate"),
+        (ssl.SSLError("handshake failure"), StreamConnectionError, "TLS"),
         (websocket.WebSocketProxyException("407"), StreamConnectionError, "proxy"),
         (websocket.WebSocketConnectionClosedException("x"), StreamConnectionError, "closed"),
         (ConnectionResetError(104, "reset"), StreamConnectionError, "failed"),
