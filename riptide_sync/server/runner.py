@@ -75,7 +75,13 @@ async def _start(config: ServerConfig) -> tuple[web.AppRunner, RunningServer]:
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:
+        # The port is taken (or the host is wrong): undo setup(), which started the app
+        # (its fetching client session included), so nothing is left unclosed.
+        await runner.cleanup()
+        raise
     server = site._server  # The asyncio server, to read the port bound for port=0.
     # aiohttp types _server as AbstractServer, which has no .sockets; loop.create_server
     # returns an asyncio.Server.
