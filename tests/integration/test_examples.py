@@ -85,3 +85,29 @@ def test_readme_quick_start_runs_offline():
     lines = proc.stdout.splitlines()
     assert lines[-1] == "5 of 5 succeeded"
     assert sum(" 200 True" in line and "127.0.0.1" in line for line in lines) == 5
+
+
+def test_readme_documents_every_public_knob():
+    """Each parameter of the client, the stream calls, RetryPolicy, ServerConfig and Faults
+    is named in the README, as is every logger the library uses."""
+    import dataclasses
+    import inspect
+
+    from riptide_sync import RetryPolicy, RipTideClient
+    from riptide_sync.server import Faults, ServerConfig
+
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    client = RipTideClient()
+    calls = [RipTideClient.__init__, client.crawl, client.streaming.crawl_websocket,
+             client.streaming.crawl_ndjson, client.streaming.crawl_sse,
+             client.streaming.ping_websocket, client.streaming.get_websocket_status]
+    names = {name for call in calls for name in inspect.signature(call).parameters} - {"self", "urls"}
+    names |= {f.name for cls in (RetryPolicy, ServerConfig, Faults) for f in dataclasses.fields(cls)}
+    missing = sorted(name for name in names if f"`{name}" not in readme and f"{name}=" not in readme)
+    assert missing == []
+    root = EXAMPLES.parent / "riptide_sync"
+    loggers = {m for path in root.rglob("*.py")
+               for m in re.findall(r'getLogger\("([^"]+)"\)', path.read_text(encoding="utf-8"))}
+    assert loggers and all(f"`{name}`" in readme for name in loggers), loggers
+    assert "ping_websocket(websocket_url=None)" in readme
+    client.close()
