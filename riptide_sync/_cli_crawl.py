@@ -13,6 +13,10 @@ The pieces, in the order a run meets them:
   error is a terminal (:class:`RichDisplay`), plain lines otherwise or without rich
   (:class:`PlainDisplay`).
 
+Success is ``CrawlResult.ok``. ``-o FILE`` is never truncated silently: ``--resume`` makes
+the file the stream's checkpoint (the SDK appends each result to it, and skips the URLs it
+already holds), ``--force`` starts it over; ``--checkpoint FILE`` keeps a separate one.
+
 Exit codes: 0 every URL succeeded; 1 some failed, the stream was incomplete, or the server
 could not be used; 2 usage error or a bad URL in the input; 130 interrupted (Ctrl-C).
 """
@@ -62,22 +66,22 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 TRANSPORT_METHODS = {"ws": "crawl_websocket", "ndjson": "crawl_ndjson", "sse": "crawl_sse"}
 
 EXAMPLES = """
-  riptide-sync crawl https://example.com https://example.org
-  riptide-sync crawl -i urls.txt --output results.jsonl      # one JSON line per result
-  riptide-sync crawl -i urls.txt --markdown-dir pages/       # one .md file per page
-  cat urls.txt | riptide-sync crawl -i - --transport ndjson --json | jq .event_type
-  riptide-sync crawl -i urls.txt --cache-mode bypass --concurrency 8 --timeout-secs 20
-  riptide-sync crawl https://example.com --embedded          # no server? start one in-process
-
   # the bundled demo site, end to end on one machine, no internet needed:
-  riptide-sync serve --port 8080 &
-  riptide-sync crawl --base-url http://127.0.0.1:8080 \\
-      http://127.0.0.1:8080/demo/ http://127.0.0.1:8080/demo/articles/tide-pools.html
+  riptide-sync serve &                                        # 127.0.0.1:8080
+  riptide-sync demo --list-urls > urls.txt
+  riptide-sync crawl -i urls.txt --output results.jsonl      # one JSON line per result
+  riptide-sync crawl -i urls.txt --output results.jsonl --resume   # after Ctrl-C: the rest
+  riptide-sync crawl -i urls.txt --markdown-dir pages/       # one .md file per ok page
+  riptide-sync crawl -i urls.txt --checkpoint crawl.ckpt     # rerun: only what is missing
+  cat urls.txt | riptide-sync crawl -i - --transport ndjson --json | jq .event_type
+  riptide-sync crawl -i urls.txt --cache-mode bypass --concurrency 8 -v
+  riptide-sync crawl --embedded -i urls.txt                  # no server? start one in-process
 
 input files: one URL per line; blank lines and lines starting with # are skipped.
+success is CrawlResult.ok; a failed URL is listed with its error type and message.
 exit codes: 0 all URLs succeeded, 1 some failed or the stream was incomplete (the
 missing URLs are listed), 2 usage error or bad URL in the input (the good ones are
-still crawled), 130 interrupted with Ctrl-C.
+still crawled), 130 interrupted with Ctrl-C (rerun with --resume to finish).
 """
 
 
@@ -773,7 +777,7 @@ def _crawl(args: argparse.Namespace, base_url: str, urls: list[str], options: Cr
         outcome = EXIT_INTERRUPTED
         note = f"interrupted after {tally.completed} of {tally.total} results"
         if files.output not in (None, "-") or files.checkpoint:
-            after = "; the same command with --resume crawls only the rest"
+            after = "\n  the same command with --resume crawls only the rest"
     except IncompleteStreamError as exc:
         outcome = EXIT_FAILED
         shown = "\n".join(f"  missing: {url}" for url in exc.missing[:20])

@@ -66,6 +66,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         run_server(config, announce=announce)
+    except KeyboardInterrupt:  # Ctrl-C before the server's own handler was in place
+        pass
     except OSError as exc:
         print(f"riptide-sync serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -156,13 +156,13 @@ def run_server(config: ServerConfig, *, announce: object = print) -> None:
 
     async def main() -> None:
         runner, running = await _start(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # before the banner: a Ctrl-C after it stops cleanly
+            loop.add_signal_handler(sig, stop.set)
         announce(f"riptide-sync local server listening on {running.base_url}")  # type: ignore[operator]
         announce(f"  WebSocket: {running.ws_url}")  # type: ignore[operator]
         announce(f"  demo site: {running.demo_url}")  # type: ignore[operator]
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         try:
             await stop.wait()
         finally:

@@ -63,7 +63,7 @@ def test_cli_process_sigint_then_resume_writes_each_url_once(make_server, tmp_pa
             proc.kill()
             proc.communicate()
     assert proc.returncode == 130, err
-    assert "the same command with --resume crawls only the rest" in err
+    assert "\n  the same command with --resume crawls only the rest" in err
     first = jsonl(target)
     assert 3 <= len(first) < len(urls)
 
@@ -325,3 +325,18 @@ def test_license_file_is_mit_as_metadata_says():
     assert "WITHOUT WARRANTY OF ANY KIND" in text
     with open(os.path.join(root, "setup.cfg"), encoding="utf-8") as file:
         assert re.search(r"^license\s*=\s*MIT$", file.read(), re.M)
+
+
+def test_bench_quick_exits_0_on_a_missed_target_and_check_exits_1(monkeypatch, tmp_path, capsys):
+    """``python -m benchmarks --quick`` reports a missed target as FAIL and exits 0 (a smoke
+    run must not fail the shell); ``--check`` makes the same run exit 1."""
+    run = pytest.importorskip("benchmarks.run")
+    missed = [{"target": "crawl_websocket >= 1.0x fastest WS peer (x)", "doc_size": 200,
+               "count": 1000, "value": 0.5, "goal": 1.0, "pass": False}]
+    monkeypatch.setattr(run, "targets", lambda *a, **k: missed)
+    monkeypatch.setattr(run.core, "run_core", lambda **k: [])
+    argv = ["--quick", "--parts", "core", "--out", str(tmp_path)]
+    assert run.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "FAIL" in out and "--check makes that exit 1" in err
+    assert run.main([*argv, "--check"]) == 1

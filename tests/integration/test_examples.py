@@ -111,3 +111,18 @@ def test_readme_documents_every_public_knob():
     assert loggers and all(f"`{name}`" in readme for name in loggers), loggers
     assert "ping_websocket(websocket_url=None)" in readme
     client.close()
+
+
+def test_package_docstring_first_steps_run_offline():
+    """The first-steps snippet of help(riptide_sync) runs as written, offline."""
+    import textwrap
+
+    import riptide_sync
+
+    doc = riptide_sync.__doc__ or ""
+    code = textwrap.dedent(doc.split("::\n\n", 1)[1].split("\nAgainst a server", 1)[0])
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env=_clean_env())
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 5 and all(line.endswith(" True") and "127.0.0.1" in line for line in lines)
