@@ -541,7 +541,9 @@ class RichDisplay:
             redirect_stderr=False,
             refresh_per_second=8,
         )
-        self.task = self.progress.add_task("crawl", total=tally.total, ok="", rate="", eta="?")
+        self.task = self.progress.add_task(  # a resumed crawl starts where the checkpoint ends
+            "crawl", total=tally.total, completed=tally.completed,
+            ok=f"{tally.success_rate:.0%} ok" if tally.completed else "", rate="", eta="?")
 
     def __enter__(self) -> RichDisplay:
         self.progress.start()
@@ -652,6 +654,15 @@ def run_crawl(args: argparse.Namespace) -> int:
         return usage_error(parser, "crawl", f"bad crawl option: {' '.join(str(exc).split())}")
     files = Files(output=args.output, checkpoint=checkpoint, shared=shared,
                   append=bool(args.resume or shared) and not args.force)
+    if files.append and output:
+        try:
+            torn = _drop_torn_tail(output)
+        except OSError as exc:
+            complain("crawl", f"cannot read or write the output: {exc}")
+            return EXIT_USAGE
+        if torn:
+            complain("crawl", f"dropped the last line of {output}, cut short when the earlier run "
+                              f"stopped ({torn} bytes); its URL is crawled again")
     if files.append and output and checkpoint and not shared:
         try:
             _reconcile(output, checkpoint, found.urls)
@@ -700,6 +711,35 @@ def _line_count(path: str) -> int:
         return 0
     except OSError:
         return 0  # unreadable: opening it for writing reports the problem
+
+
+def _drop_torn_tail(path: str) -> int:
+    """Cut a last line left without its newline (the process died while writing it), so the
+    resumed file stays valid JSON Lines; return the bytes dropped."""
+    try:
+        with open(path, "rb+") as file:
+            size = file.seek(0, os.SEEK_END)
+            if size == 0:
+                return 0
+            file.seek(-1, os.SEEK_END)
+            if file.read(1) == b"\n":
+                return 0
+            step, end = 65536, size
+            while end > 0:  # find the last newline, reading backwards
+                start = max(0, end - step)
+                file.seek(start)
+                chunk = file.read(end - start)
+                cut = chunk.rfind(b"\n")
+                if cut >= 0:
+                    keep = start + cut + 1
+                    break
+                end = start
+            else:
+                keep = 0
+            file.truncate(keep)
+            return size - keep
+    except FileNotFoundError:
+        return 0
 
 
 def _reconcile(output: str, checkpoint: str, urls: list[str]) -> None:
@@ -755,7 +795,10 @@ def _crawl(args: argparse.Namespace, base_url: str, urls: list[str], options: Cr
     stats: Any = None
     try:
         with client, display, log_to(display.message, args):
-            if done:
+            if len(done) == len(urls):
+                display.message(f"all {len(urls)} URLs already have a result in {files.checkpoint}: "
+                                "nothing to crawl")
+            elif done:
                 display.message(f"resuming: {len(done)} of {len(urls)} URLs already have a result in "
                                 f"{files.checkpoint}; crawling the other {len(urls) - len(done)}")
             if len(done) < len(urls):

@@ -89,8 +89,11 @@ def _serve_hints(args: argparse.Namespace, faults: object) -> list[str]:
               if getattr(faults, f.name) != f.default]
     names = ", ".join(f.name for f in dataclasses.fields(faults))  # type: ignore[arg-type]
     fault_line = (f"  faults: {', '.join(active)}" if active
-                  else f"  faults: none; --fault NAME=VALUE turns one on, e.g. drop_after=3 ({names})")
-    return [auth, mode, fault_line, "Ctrl-C stops it."]
+                  else f"  faults: none; --fault NAME=VALUE turns one on, e.g. --fault drop_after=3; "
+                       f"names: {names}")
+    wrapped = ["\n".join(textwrap.wrap(line, 100, subsequent_indent=" " * 10))
+               for line in (auth, mode, fault_line)]
+    return [*wrapped, "Ctrl-C stops it."]
 
 
 def _demo(args: argparse.Namespace) -> int:

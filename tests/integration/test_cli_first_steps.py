@@ -104,7 +104,25 @@ def test_crawl_force_overwrites_and_resume_of_finished_crawl_sends_nothing(make_
     assert main([*base, "--resume"]) == 0
     assert srv.request_log == []
     assert len(jsonl(target)) == 3
-    assert "done: 3 of 3 URLs crawled over ws (3 from the checkpoint), 3 ok" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "all 3 URLs already have a result" in err and "nothing to crawl" in err
+    assert "done: 3 of 3 URLs crawled over ws (3 from the checkpoint), 3 ok" in err
+
+
+def test_crawl_resume_drops_a_torn_last_line(make_server, tmp_path, capsys):
+    """A last line cut short (the process died mid-write) is dropped on --resume and its URL
+    crawled again: the file stays valid JSON Lines with each URL once."""
+    srv = make_server()
+    urls = srv.article_urls()[:4]
+    target = tmp_path / "out.jsonl"
+    assert main(["crawl", "--base-url", srv.base_url, "-o", str(target), *urls]) == 0
+    lines = target.read_text(encoding="utf-8").splitlines(keepends=True)
+    torn = lines[2][: len(lines[2]) // 2]
+    target.write_text("".join(lines[:2]) + torn, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["crawl", "--base-url", srv.base_url, "-o", str(target), "--resume", *urls]) == 0
+    assert f"dropped the last line of {target}" in capsys.readouterr().err
+    assert sorted(entry["url"] for entry in jsonl(target)) == sorted(urls)  # every line parses
 
 
 def test_crawl_checkpoint_rerun_crawls_only_missing(make_server, tmp_path, capsys):
