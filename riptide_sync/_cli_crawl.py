@@ -786,6 +786,10 @@ def _crawl(args: argparse.Namespace, base_url: str, urls: list[str], options: Cr
     if files.checkpoint is not None and not (args.force and files.shared):
         done = Checkpoint(files.checkpoint, urls).load()
         tally.preload(done, urls)
+        foreign = _line_count(files.checkpoint) - len(done)
+        if foreign > 0:
+            complain("crawl", f"{foreign} line(s) of {files.checkpoint} are not results for this URL "
+                              f"list (another list, or a URL's second line): kept, and not counted")
     display = make_display(tally, sys.stdout if human_lines else None)
     width = len(str(len(urls) - 1))
     outcome = EXIT_OK

@@ -123,6 +123,10 @@ def test_crawl_resume_drops_a_torn_last_line(make_server, tmp_path, capsys):
     assert main(["crawl", "--base-url", srv.base_url, "-o", str(target), "--resume", *urls]) == 0
     assert f"dropped the last line of {target}" in capsys.readouterr().err
     assert sorted(entry["url"] for entry in jsonl(target)) == sorted(urls)  # every line parses
+    with target.open("a", encoding="utf-8") as file:  # a line from another URL list
+        file.write(json.dumps({"index": 0, "url": "http://127.0.0.1:9/other", "result": {}}) + "\n")
+    assert main(["crawl", "--base-url", srv.base_url, "-o", str(target), "--resume", *urls]) == 0
+    assert f"1 line(s) of {target} are not results for this URL list" in capsys.readouterr().err
 
 
 def test_crawl_checkpoint_rerun_crawls_only_missing(make_server, tmp_path, capsys):
