@@ -592,9 +592,10 @@ class _StreamCore:
                 missing_indices=session.missing_indices(),
                 delivered=session.completed,
             ) from cause
-        logger.info("! %s stream: %s; retrying in %.1f s (failure %d in a row, %d URL(s) without a "
-                    "result)", self.transport.name, cause, delay, tracker.failures,
-                    len(session.missing_indices()))
+        if logger.isEnabledFor(logging.INFO):  # counting the missing URLs walks the whole list
+            logger.info("! %s stream: %s; retrying in %.1f s (failure %d in a row, %d URL(s) "
+                        "without a result)", self.transport.name, cause, delay, tracker.failures,
+                        len(session.missing_indices()))
         if self.retry.sleep is time.sleep:
             self._closed_event.wait(delay)  # close() ends the wait at once
         else:
