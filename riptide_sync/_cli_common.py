@@ -78,7 +78,9 @@ def add_verbosity_args(parser: argparse.ArgumentParser, *, top: bool = False) ->
     subcommand's own copy must not reset what the top-level one set, hence SUPPRESS)."""
     default: object = False if top else argparse.SUPPRESS
     parser.add_argument("-v", "--verbose", action="store_true", default=default,
-                        help="log what the library does at INFO (connections, retries, resumes)")
+                        help="say more: where the crawl goes, the session, what the server "
+                             "accepted, the stream's counters at the end, and the library's INFO "
+                             "log (retries and resumes are always shown)")
     parser.add_argument("--debug", action="store_true", default=default,
                         help="log everything at DEBUG (frames, requests; the embedded server's "
                              "log too)")

@@ -809,8 +809,14 @@ def _crawl(args: argparse.Namespace, base_url: str, urls: list[str], options: Cr
                 stream = getattr(client.streaming, TRANSPORT_METHODS[args.transport])(
                     urls, options, checkpoint=files.checkpoint)
                 stats = stream.stats
+                verbose = bool(getattr(args, "verbose", False) or getattr(args, "debug", False))
+                if verbose:
+                    display.message(f"crawling {len(urls) - len(done)} URL(s) through {base_url} "
+                                    f"over {args.transport}")
                 with stream:
                     for event in stream:
+                        if verbose and event.event_type in ("welcome", "metadata"):
+                            display.message(_describe(event))
                         if args.json:
                             print(json.dumps({"event_type": event.event_type, "data": event.data,
                                               "timestamp": event.timestamp}, ensure_ascii=False,
@@ -857,7 +863,17 @@ def _crawl(args: argparse.Namespace, base_url: str, urls: list[str], options: Cr
         complain("crawl", first + written + _reconnects(stats) + after + (("\n" + rest) if rest else ""))
         return outcome
     _finish(display, tally, sink, args.transport, stats)
+    if stats is not None and (getattr(args, "verbose", False) or getattr(args, "debug", False)):
+        display.message("stream stats: " + ", ".join(f"{k} {v}" for k, v in stats.as_dict().items()))
     return EXIT_FAILED if tally.failures else EXIT_OK
+
+
+def _describe(event: Any) -> str:
+    """``-v``'s line for a welcome or metadata event."""
+    data = event.data
+    if event.event_type == "welcome":
+        return f"connected: session {data.get('session_id')}"
+    return f"the server accepted {data.get('total_urls')} URL(s)"
 
 
 def _refused(exc: BaseException) -> bool:

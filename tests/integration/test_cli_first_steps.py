@@ -262,6 +262,12 @@ def test_cli_process_verbose_and_debug_show_library_logs(server):
     for run in (debug, after):
         assert "[riptide_sync.ws] > connect ws://" in run.stderr
         assert "[riptide_sync.ws] < welcome session" in run.stderr
+    chatty = run_cli("crawl", "-v", "--base-url", server.base_url, url)
+    assert chatty.returncode == 0 and "[riptide_sync.ws] >" not in chatty.stderr
+    assert f"crawling 1 URL(s) through {server.base_url} over ws" in chatty.stderr
+    assert "connected: session " in chatty.stderr and "the server accepted 1 URL(s)" in chatty.stderr
+    assert "stream stats: messages " in chatty.stderr and "reconnects 0" in chatty.stderr
+    assert "stream stats" not in quiet.stderr
     verbose = run_cli("health", "-v", "--base-url", server.base_url)
     assert verbose.returncode == 0 and "[riptide_sync.ws] >" not in verbose.stderr
 
