@@ -829,8 +829,7 @@ def _crawl(args: argparse.Namespace, base_url: str, urls: list[str], options: Cr
     except KeyboardInterrupt:
         outcome = EXIT_INTERRUPTED
         note = f"interrupted after {tally.completed} of {tally.total} results"
-        if files.output not in (None, "-") or files.checkpoint:
-            after = "\n  the same command with --resume crawls only the rest"
+        after = _how_to_finish(args, files)
     except IncompleteStreamError as exc:
         outcome = EXIT_FAILED
         shown = "\n".join(f"  missing: {url}" for url in exc.missing[:20])
@@ -840,6 +839,7 @@ def _crawl(args: argparse.Namespace, base_url: str, urls: list[str], options: Cr
                else " ".join(exc.message.split()))
         note = (f"stream incomplete: {len(exc.missing)} of {tally.total} URLs have no result "
                 f"({why})\n{shown}{more}")
+        after = _how_to_finish(args, files)
     except RipTideError as exc:
         outcome = EXIT_FAILED
         note = (f"{error_line(exc, base_url)} (after {tally.completed} of {tally.total} results)")
@@ -874,6 +874,15 @@ def _describe(event: Any) -> str:
     if event.event_type == "welcome":
         return f"connected: session {data.get('session_id')}"
     return f"the server accepted {data.get('total_urls')} URL(s)"
+
+
+def _how_to_finish(args: argparse.Namespace, files: Files) -> str:
+    """The line that says how to crawl only what is missing, or "" when nothing is kept."""
+    if files.checkpoint is not None:  # already resuming, or a checkpoint of its own
+        return "\n  rerun the same command: it crawls only the rest"
+    if files.output not in (None, "-"):
+        return "\n  the same command with --resume crawls only the rest"
+    return ""
 
 
 def _refused(exc: BaseException) -> bool:

@@ -248,6 +248,7 @@ def test_crawl_incomplete_stream_names_missing_urls(make_server, tmp_path, capsy
     written = [json.loads(line)["url"] for line in target.read_text(encoding="utf-8").splitlines()]
     assert len(written) == 1
     assert "stream incomplete: 3 of 4 URLs have no result" in err and "; 1 written to" in err
+    assert "\n  the same command with --resume crawls only the rest\n" in err
     for url in urls:
         assert (f"missing: {url}" in err) == (url not in written)
 
