@@ -126,3 +126,28 @@ def test_package_docstring_first_steps_run_offline():
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 5 and all(line.endswith(" True") and "127.0.0.1" in line for line in lines)
+
+
+def test_readme_command_lines_parse():
+    """Every riptide-sync command line in the README's shell blocks is accepted by the
+    parser as written (options and subcommands cannot drift from the docs)."""
+    import shlex
+
+    from riptide_sync.cli import build_parser
+
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    blocks = [block.split("```", 1)[0] for block in readme.split("```bash\n")[1:]]
+    commands = []
+    for line in "\n".join(blocks).splitlines():
+        for part in line.split("#", 1)[0].replace("&&", ";").split(";"):
+            words = shlex.split(part)
+            words = [w for w in words if w != "&"]
+            if ">" in words:
+                words = words[: words.index(">")]
+            if words and words[0].endswith("riptide-sync") and words[1:] not in (["-V"], ["--version"]):
+                commands.append(words[1:])
+    assert len(commands) >= 10
+    parser = build_parser()
+    for argv in commands:
+        args, extra = parser.parse_known_args(argv)
+        assert not extra and getattr(args, "func", None), argv
