@@ -5,6 +5,7 @@ against the local server; a few in-process ``main()`` runs look at the server's 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -368,3 +369,21 @@ def test_bench_quick_exits_0_on_a_missed_target_and_check_exits_1(monkeypatch, t
     out, err = capsys.readouterr()
     assert "FAIL" in out and "--check makes that exit 1" in err
     assert run.main([*argv, "--check"]) == 1
+
+
+def test_crawl_resumed_progress_bar_starts_at_the_checkpoint(make_server, monkeypatch, tmp_path):
+    """On a terminal, a resumed crawl's bar starts at the count the checkpoint holds."""
+    from rich.console import Console
+
+    from riptide_sync import _cli_crawl
+
+    srv = make_server()
+    urls = srv.article_urls()[:3]
+    target = tmp_path / "out.jsonl"
+    assert main(["crawl", "--base-url", srv.base_url, "-o", str(target), *urls]) == 0
+    screen = io.StringIO()
+    monkeypatch.setattr(_cli_crawl, "make_stderr_console",
+                        lambda: Console(file=screen, force_terminal=True, width=120))
+    assert main(["crawl", "--base-url", srv.base_url, "-o", str(target), "--resume", *urls]) == 0
+    shown = screen.getvalue()
+    assert "3/3" in shown and "0/3" not in shown
