@@ -64,13 +64,15 @@ def test_crawl_prints_one_line_per_result_when_piped(server, capsys):
 
 
 def test_crawl_output_writes_jsonl_line_per_url(server, tmp_path, capsys):
-    """--output writes one JSON line per URL of the whole demo site, with every index."""
+    """--output writes one JSON line per URL of the whole demo site, with every index; the
+    exit code is 0 exactly when every result is ok (the demo's 404 page may not be)."""
     urls = server.demo_urls()
     target = tmp_path / "results.jsonl"
-    assert main(["crawl", "--base-url", server.base_url, "--output", str(target), *urls]) == 0
+    code = main(["crawl", "--base-url", server.base_url, "--output", str(target), *urls])
     out, err = capsys.readouterr()
     assert out == ""  # results go to the file only
     entries = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert code == (0 if all(CrawlResult.model_validate(e["result"]).ok for e in entries) else 1)
     assert sorted(entry["index"] for entry in entries) == list(range(len(urls)))
     for entry in entries:
         assert entry["url"] == urls[entry["index"]]
