@@ -1,4 +1,5 @@
-"""The benchmark suite: ``python -m benchmarks`` (``--quick`` for a one-minute smoke run).
+"""The benchmark suite: ``python -m benchmarks`` (``--quick`` for a smoke run under a minute;
+``--check`` to exit 1 on a missed target).
 
 Starts the local server (``riptide-sync serve --synthetic-size N``) in its own process on
 127.0.0.1, runs every client in its own process (see :mod:`benchmarks.clients`) with the
@@ -424,8 +425,11 @@ def main(argv: list[str] | None = None) -> int:
         description="riptide_sync benchmark suite: local synthetic server on loopback, "
                     "every client in its own process, rounds interleaved.")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run under a minute: fewer results, 2 rounds, small streams")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds per cell (default 3; quick 2)")
+                        help="smoke run under a minute: one count, one round, small streams; "
+                             "its figures are not medians, so a missed target does not fail it")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when a target is missed (default: exit 0 and print FAIL)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per cell (default 3; quick 1)")
     parser.add_argument("--sizes", default=None, help="document sizes in bytes, comma-separated")
     parser.add_argument("--counts", default=None, help="results per crawl, comma-separated")
     parser.add_argument("--clients", default=",".join(CLIENTS))
@@ -436,10 +440,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     quick = args.quick
-    rounds = args.rounds or (2 if quick else 3)
-    # --quick keeps the smoke run near a minute: two sizes, two counts.
+    rounds = args.rounds or (1 if quick else 3)
+    # --quick stays under a minute on 2 shared cores: each cell costs a process start per
+    # client and round, so two sizes, one count, one round.
     sizes = [int(s) for s in (args.sizes or ("200,65536" if quick else "200,4096,65536")).split(",")]
-    counts = [int(s) for s in (args.counts or ("100,1000" if quick else "100,10000,100000")).split(",")]
+    counts = [int(s) for s in (args.counts or ("1000" if quick else "100,10000,100000")).split(",")]
     clients = [c for c in args.clients.split(",") if c]
     unknown = set(clients) - set(CLIENTS)
     if unknown:
@@ -512,4 +517,13 @@ def main(argv: list[str] | None = None) -> int:
         print(format_targets(report["targets"]))
     print(f"\nwrote {json_path}" + (f" and {png_path}" if png_path else "")
           + f" in {report['seconds']:.0f} s")
-    return 0 if all(t["pass"] for t in report["targets"]) else 1
+    return exit_code(report["targets"], check=args.check)
+
+
+def exit_code(rows: list[dict[str, Any]], *, check: bool) -> int:
+    """0, unless ``check`` and a target was missed (then 1): a smoke run reports a missed
+    target as FAIL in its table without failing the shell; CI gates pass ``--check``."""
+    missed = [row["target"] for row in rows if not row["pass"]]
+    if missed and not check:
+        print(f"{len(missed)} target(s) missed (FAIL above); --check makes that exit 1", file=sys.stderr)
+    return 1 if missed and check else 0

@@ -1,7 +1,10 @@
 """Where the examples crawl: $RIPTIDE_BASE_URL if set, else a local server started here.
 
-With no server configured, each example starts the bundled local server (extra
-``[server]``) on a free loopback port and crawls its demo site, so it runs offline.
+Every example runs offline. With no server configured, each one starts the bundled local
+server (extra ``[server]``) on a free loopback port and crawls its demo site. With
+``RIPTIDE_BASE_URL`` set (say, to a ``riptide-sync serve`` on http://127.0.0.1:8080), it
+crawls that server's demo pages; set ``RIPTIDE_EXAMPLE_URLS`` (comma-separated) to crawl
+URLs of your own instead.
 """
 
 from __future__ import annotations
@@ -21,8 +24,13 @@ def riptide_server(**server_config) -> Iterator[tuple[str, list[str]]]:
     """
     base_url = os.environ.get("RIPTIDE_BASE_URL")
     if base_url:
-        urls = os.environ.get("RIPTIDE_EXAMPLE_URLS", "https://example.com/").split(",")
-        yield base_url, urls
+        listed = [url.strip() for url in os.environ.get("RIPTIDE_EXAMPLE_URLS", "").split(",")]
+        if any(listed):
+            yield base_url, [url for url in listed if url]
+            return
+        from riptide_sync.server import article_urls  # the demo pages that server serves
+
+        yield base_url, article_urls(base_url)[:8]
         return
     from riptide_sync.server import ServerConfig, serve_in_thread
 

@@ -15,7 +15,7 @@ policy = RetryPolicy(max_attempts=5, initial_backoff=0.2, max_backoff=5.0)
 with riptide_server(faults=Faults(drop_after=3)) as (base_url, urls):
     with RipTideClient(base_url, retry=policy) as client:
         try:
-            client.streaming.crawl_websocket("https://example.com/")  # not a list
+            client.streaming.crawl_websocket(urls[0])  # a string, not a list
         except ValidationError as exc:
             print(f"caught before sending anything: {exc}")
 

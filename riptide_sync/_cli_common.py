@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
 import textwrap
+from typing import Callable, Iterator
 
 from .exceptions import AuthenticationError, RipTideError
 
-__all__ = ["add_connection_args", "error_line", "complain", "examples_parser"]
+__all__ = [
+    "add_connection_args",
+    "add_verbosity_args",
+    "complain",
+    "error_line",
+    "examples_parser",
+    "log_to",
+    "usage_error",
+]
 
 
 def add_connection_args(parser: argparse.ArgumentParser) -> None:
@@ -53,3 +64,64 @@ def error_line(exc: BaseException, base_url: str | None = None) -> str:
 def complain(command: str, message: str) -> None:
     """Print ``riptide-sync COMMAND: message`` on standard error."""
     print(f"riptide-sync {command}: {message}", file=sys.stderr, flush=True)
+
+
+def usage_error(parser: argparse.ArgumentParser, command: str, message: str) -> int:
+    """Print the subcommand's usage and ``riptide-sync COMMAND: message``; return 2."""
+    parser.print_usage(sys.stderr)
+    complain(command, message)
+    return 2
+
+
+def add_verbosity_args(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """Add ``-v/--verbose`` and ``--debug``, accepted before or after the subcommand (a
+    subcommand's own copy must not reset what the top-level one set, hence SUPPRESS)."""
+    default: object = False if top else argparse.SUPPRESS
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="say more: where the crawl goes, the session, what the server "
+                             "accepted, the stream's counters at the end, and the library's INFO "
+                             "log (retries and resumes are always shown)")
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="log everything at DEBUG (frames, requests; the embedded server's "
+                             "log too)")
+
+
+class _LineHandler(logging.Handler):
+    """Hands each record, formatted, to a callable (the crawl's display, or stderr)."""
+
+    def __init__(self, say: Callable[[str], object], level: int) -> None:
+        super().__init__(level)
+        self.say = say
+        self.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.say(self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def log_to(say: Callable[[str], object], args: argparse.Namespace, *,
+           include_server: bool = False) -> Iterator[None]:
+    """Show the library's log records through ``say`` for the duration of the block.
+
+    Always on: ``riptide_sync.stream`` at INFO (one line per retry and per resume). With
+    ``-v``: every ``riptide_sync`` logger at INFO, except the (embedded) server's unless
+    ``include_server``; with ``--debug``: everything at DEBUG.
+    """
+    debug, verbose = bool(getattr(args, "debug", False)), bool(getattr(args, "verbose", False))
+    name = "riptide_sync" if debug or verbose else "riptide_sync.stream"
+    level = logging.DEBUG if debug else logging.INFO
+    target = logging.getLogger(name)
+    handler = _LineHandler(say, level)
+    if not (debug or include_server):
+        handler.addFilter(lambda record: not record.name.startswith("riptide_sync.server"))
+    saved = target.level
+    target.setLevel(level)
+    target.addHandler(handler)
+    try:
+        yield
+    finally:
+        target.removeHandler(handler)
+        target.setLevel(saved)

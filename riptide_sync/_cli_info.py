@@ -12,7 +12,13 @@ import json
 import sys
 from typing import Any
 
-from ._cli_common import add_connection_args, complain, error_line, examples_parser
+from ._cli_common import (
+    add_connection_args,
+    add_verbosity_args,
+    complain,
+    error_line,
+    examples_parser,
+)
 from .exceptions import ConfigError, RipTideError
 
 __all__ = ["add_info_parsers"]
@@ -54,7 +60,8 @@ def add_info_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParse
         parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                             help="give up after this many seconds (default: 10)")
         parser.add_argument("--json", action="store_true", help="print the reply as one JSON object")
-        parser.set_defaults(func=func)
+        add_verbosity_args(parser)
+        parser.set_defaults(func=func, parser=parser)
 
 
 def _client(args: argparse.Namespace) -> Any:

@@ -432,6 +432,8 @@ class _StreamCore:
         if plan.resumed:  # counted once the resumed request is actually out
             self.stats.reconnects += 1
             self.stats.resumed_urls += plan.resumed
+            logger.info("> resumed the %s stream: re-requested %d URL(s) without a result",
+                        self.transport.name, plan.resumed)
         lane.pending = sum(1 for i in plan.indices if not self.session.is_delivered(i))
         lane.answered = False
         others_active = any(other.plan is not None for other in self.lanes if other is not lane)
@@ -592,6 +594,10 @@ class _StreamCore:
                 missing_indices=session.missing_indices(),
                 delivered=session.completed,
             ) from cause
+        if logger.isEnabledFor(logging.INFO):  # counting the missing URLs walks the whole list
+            logger.info("! %s stream: %s; retrying in %.1f s (failure %d in a row, %d URL(s) "
+                        "without a result)", self.transport.name, cause, delay, tracker.failures,
+                        len(session.missing_indices()))
         if self.retry.sleep is time.sleep:
             self._closed_event.wait(delay)  # close() ends the wait at once
         else:

@@ -18,14 +18,17 @@ import sys
 import textwrap
 from collections.abc import Sequence
 
+from . import __version__
+from ._cli_common import add_verbosity_args, log_to
 from ._cli_crawl import add_crawl_parser
 from ._cli_info import add_info_parsers
 
 MAIN_EXAMPLES = """examples:
   riptide-sync demo                                   # local server + its demo site, no internet
   riptide-sync serve --port 8080                      # the local RipTide-compatible server
+  riptide-sync demo --list-urls > urls.txt            # its demo pages (no internet needed)
   riptide-sync crawl -i urls.txt --output results.jsonl
-  riptide-sync crawl https://example.com --embedded   # no server running? start one in-process
+  riptide-sync crawl -i urls.txt --output results.jsonl --resume   # after Ctrl-C: the rest
   riptide-sync ping; riptide-sync status; riptide-sync health --json
 
 Run 'riptide-sync COMMAND --help' for each command's options and examples.
@@ -55,12 +58,43 @@ def _serve(args: argparse.Namespace) -> int:
         auth_lockout_attempts=args.auth_lockout,
         allow_private=True if args.allow_private else None,
     )
+    hints = _serve_hints(args, faults)
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+        if line.lstrip().startswith("demo site:"):  # the last line of the server's banner
+            print("\n".join(hints), flush=True)
+
     try:
-        run_server(config, announce=lambda line: print(line, flush=True))
+        run_server(config, announce=announce)
+    except KeyboardInterrupt:  # Ctrl-C before the server's own handler was in place
+        pass
     except OSError as exc:
         print(f"riptide-sync serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _serve_hints(args: argparse.Namespace, faults: object) -> list[str]:
+    """The banner lines after the URLs: what is on, and the option that turns each on."""
+    import dataclasses
+
+    keys = len(args.api_key or ())
+    auth = (f"  auth:   {keys} API key(s) required as X-API-Key (clients: --api-key or RIPTIDE_API_KEY)"
+            if keys else "  auth:   off; --api-key KEY requires a key (repeatable)")
+    mode = (f"  mode:   synthetic, {args.synthetic_size}-byte documents, no fetching"
+            if args.synthetic_size is not None
+            else "  mode:   fetching real pages; --synthetic-size BYTES serves synthetic documents "
+                 "without fetching (benchmarks)")
+    active = [f"{f.name}={getattr(faults, f.name)}" for f in dataclasses.fields(faults)  # type: ignore[arg-type]
+              if getattr(faults, f.name) != f.default]
+    names = ", ".join(f.name for f in dataclasses.fields(faults))  # type: ignore[arg-type]
+    fault_line = (f"  faults: {', '.join(active)}" if active
+                  else f"  faults: none; --fault NAME=VALUE turns one on, e.g. --fault drop_after=3; "
+                       f"names: {names}")
+    wrapped = ["\n".join(textwrap.wrap(line, 100, subsequent_indent=" " * 10))
+               for line in (auth, mode, fault_line)]
+    return [*wrapped, "Ctrl-C stops it."]
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -88,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="riptide-sync", description="Synchronous RipTide crawler SDK tools.",
                                      epilog=MAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-V", "--version", action="version",
+                        version=f"riptide-sync {__version__} (Python {sys.version.split()[0]})")
+    add_verbosity_args(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_crawl_parser(commands)
     add_info_parsers(commands)
@@ -131,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "thing: it is crawled as http://demo.riptide.test/demo/)")
     serve.add_argument("--fault", action="append", metavar="NAME=VALUE",
                        help="enable a fault scenario, e.g. drop_after=3 (repeatable; see riptide_sync.server.Faults)")
-    serve.set_defaults(func=_serve)
+    add_verbosity_args(serve)
+    serve.set_defaults(func=_serve, parser=serve)
 
     demo = commands.add_parser(
         "demo", help="crawl the bundled demo site through the SDK (needs the server extra)",
@@ -150,19 +188,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--list-urls", nargs="?", const="http://127.0.0.1:8080", metavar="BASE_URL",
                       help="print the demo site's page URLs for a server at BASE_URL (default "
                            "http://127.0.0.1:8080, where 'riptide-sync serve' listens) and exit")
-    demo.set_defaults(func=_demo)
+    add_verbosity_args(demo)
+    demo.set_defaults(func=_demo, parser=demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # Unknown options after a subcommand are its error: show its usage, not the top's.
+        owner: argparse.ArgumentParser = getattr(args, "parser", parser)
+        owner.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args))
+        if args.command == "crawl":  # it routes log lines through its progress display
+            return int(args.func(args))
+        with log_to(lambda line: print(line, file=sys.stderr, flush=True), args,
+                    include_server=args.command == "serve"):
+            return int(args.func(args))
     except BrokenPipeError:
         # The reader of our output went away (``| head``): stop quietly, and keep Python
         # from complaining again when it flushes stdout at exit.

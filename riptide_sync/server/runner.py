@@ -78,8 +78,15 @@ async def _start(config: ServerConfig) -> tuple[web.AppRunner, RunningServer]:
     # handle_signals=False: the CLI installs its own handling; threads cannot have any.
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_address=True, ssl_context=config.ssl_context)
-    await site.start()
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True,
+                       ssl_context=config.ssl_context)
+    try:
+        await site.start()
+    except BaseException:
+        # The port is taken (or the host is wrong): undo setup(), which started the app
+        # (its fetching client session included), so nothing is left unclosed.
+        await runner.cleanup()
+        raise
     server = site._server  # The asyncio server, to read the port bound for port=0.
     # aiohttp types _server as AbstractServer, which has no .sockets; loop.create_server
     # returns an asyncio.Server.
@@ -154,14 +161,14 @@ def run_server(config: ServerConfig, *, announce: object = print) -> None:
 
     async def main() -> None:
         runner, running = await _start(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # before the banner: a Ctrl-C after it stops cleanly
+            loop.add_signal_handler(sig, stop.set)
         announce(f"riptide-sync local server listening on {running.base_url}")  # type: ignore[operator]
         announce(f"  WebSocket: {running.ws_url}")  # type: ignore[operator]
         announce(f"  demo site: {running.demo_url} (crawl these), {running.demo_browser_url} "  # type: ignore[operator]
                  "(browse)")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         try:
             await stop.wait()
         finally:

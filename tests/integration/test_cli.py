@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import socket
 import sys
 
@@ -16,7 +17,7 @@ import pytest
 
 pytest.importorskip("aiohttp")  # the local server (server extra)
 
-from riptide_sync import _cli_crawl  # noqa: E402
+from riptide_sync import CrawlResult, _cli_crawl  # noqa: E402
 from riptide_sync.server.demo_site import page_url  # noqa: E402
 from riptide_sync.cli import main  # noqa: E402
 from riptide_sync.server import Faults  # noqa: E402
@@ -65,13 +66,14 @@ def test_crawl_prints_one_line_per_result_when_piped(server, capsys):
 
 def test_crawl_output_writes_jsonl_line_per_url(server, tmp_path, capsys):
     """--output writes one JSON line per URL of the whole demo site, with every index; the
-    demo's 404 page is a failed result (as on the real server), so the exit code is 1."""
+    exit code is 0 exactly when every result is ok (the demo's 404 page may not be)."""
     urls = server.demo_urls()
     target = tmp_path / "results.jsonl"
-    assert main(["crawl", "--base-url", server.base_url, "--output", str(target), *urls]) == 1
+    code = main(["crawl", "--base-url", server.base_url, "--output", str(target), *urls])
     out, err = capsys.readouterr()
     assert out == ""  # results go to the file only
     entries = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert code == (0 if all(CrawlResult.model_validate(e["result"]).ok for e in entries) else 1)
     assert sorted(entry["index"] for entry in entries) == list(range(len(urls)))
     for entry in entries:
         assert entry["url"] == urls[entry["index"]]
@@ -79,31 +81,70 @@ def test_crawl_output_writes_jsonl_line_per_url(server, tmp_path, capsys):
     assert f"{len(urls)} written to {target}" in err
 
 
+def _json_results(out: str) -> dict[str, CrawlResult]:
+    """The typed results among the ``--json`` event lines, by URL."""
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return {event["data"]["result"]["url"]: CrawlResult.model_validate(event["data"]["result"])
+            for event in events if event["event_type"] == "result"}
+
+
 def test_crawl_markdown_dir_writes_file_per_successful_page(server, tmp_path, capsys):
-    """--markdown-dir writes one titled .md file per page below HTTP 400, with unique names."""
+    """--markdown-dir writes one titled .md file per ok page, named by URL; the count of ok
+    agrees with CrawlResult.ok, and every page without a file is said with its reason."""
     articles = fast_demo_urls(server, 3)
     missing = page_url("missing")  # a failed result: exit code 1, no file
     pages = tmp_path / "pages"
-    assert main(["crawl", "--base-url", server.base_url, "--transport", "ndjson",
-                 "--markdown-dir", str(pages), *articles, articles[0], missing]) == 1
+    code = main(["crawl", "--base-url", server.base_url, "--transport", "ndjson", "--json",
+                 "--markdown-dir", str(pages), *articles, missing])
+    out, err = capsys.readouterr()
+    results = _json_results(out)
+    good = [url for url, result in results.items() if result.ok and result.document]
+    bad = [url for url, result in results.items() if not result.ok]
+    assert code == (1 if bad else 0)
+    assert f"{len(good)} ok, {len(bad)} failed" in err
+    assert set(articles) <= set(good)
     files = sorted(os.listdir(pages))
-    assert len(files) == 4  # three articles, the first twice (index keeps names unique); no 404
-    assert all(name.endswith(".md") and "missing" not in name for name in files)
-    first = (pages / _cli_crawl.markdown_file_name(articles[0], 0)).read_text(encoding="utf-8")
+    assert files == sorted(_cli_crawl.markdown_file_name(url) for url in good)
+    for url in results.keys() - set(good):
+        assert f"no markdown for {url}: " in err
+    if not results[missing].ok:  # the strict server: a 404 origin page is a failed result
+        assert f"no markdown for {missing}: failed (" in err
+    first = (pages / _cli_crawl.markdown_file_name(articles[0])).read_text(encoding="utf-8")
     heading, blank, source = first.splitlines()[:3]
     assert heading.startswith("# ") and len(heading) > 2
     assert source == f"Source: <{articles[0]}>"
     assert first.count(heading + "\n") == 1  # the page's own title line is not repeated
-    assert "4 markdown file(s) written" in capsys.readouterr().err
+    assert f"{len(good)} markdown file(s) written" in err
 
 
-def test_markdown_file_name_is_safe_and_unique():
-    """File names keep host, port and path as a slug, drop unsafe characters and end in the index."""
-    name = _cli_crawl.markdown_file_name("http://127.0.0.1:8080/demo/a b/../x.html?q=<1>", 7)
-    assert name == "127-0-0-1-8080-demo-a-b-x-html-q-1-7.md"
-    assert _cli_crawl.markdown_file_name("https://example.com/", 0) == "example-com-0.md"
-    long = _cli_crawl.markdown_file_name("https://example.com/" + "x" * 500, 12)
-    assert len(long) < 140 and long.endswith("-12.md")
+def test_crawl_markdown_dir_rerun_rewrites_same_files_and_says_so(server, tmp_path, capsys):
+    """Files are named by URL: a rerun (and a URL listed twice) rewrites the same file, and
+    each overwrite is said; nothing piles up."""
+    articles = fast_demo_urls(server, 2)
+    pages = tmp_path / "pages"
+    args = ["crawl", "--base-url", server.base_url, "--markdown-dir", str(pages)]
+    assert main([*args, *articles, articles[0]]) == 0
+    err = capsys.readouterr().err
+    assert f"is listed more than once" in err and "(1 overwritten)" in err
+    assert len(os.listdir(pages)) == 2
+    assert main([*args, *articles]) == 0
+    err = capsys.readouterr().err
+    assert sorted(os.listdir(pages)) == sorted(_cli_crawl.markdown_file_name(u) for u in articles)
+    for url in articles:
+        assert f"overwrote {pages / _cli_crawl.markdown_file_name(url)} (from an earlier run)" in err
+
+
+def test_markdown_file_name_is_safe_stable_and_unique():
+    """File names keep host, port and path as a slug, drop unsafe characters and end in a
+    hash of the URL: the same URL gets the same name on every run, two URLs differ."""
+    url = "http://127.0.0.1:8080/demo/a b/../x.html?q=<1>"
+    name = _cli_crawl.markdown_file_name(url)
+    assert re.fullmatch(r"127-0-0-1-8080-demo-a-b-x-html-q-1-[0-9a-f]{8}\.md", name), name
+    assert name == _cli_crawl.markdown_file_name(url)
+    assert _cli_crawl.markdown_file_name("https://example.com/a?b") != _cli_crawl.markdown_file_name(
+        "https://example.com/a-b")  # same slug, different URLs
+    long = _cli_crawl.markdown_file_name("https://example.com/" + "x" * 500)
+    assert len(long) < 120 and long.endswith(".md")
 
 
 def test_crawl_json_prints_every_event(server, capsys):
@@ -210,6 +251,7 @@ def test_crawl_incomplete_stream_names_missing_urls(make_server, tmp_path, capsy
     written = [json.loads(line)["url"] for line in target.read_text(encoding="utf-8").splitlines()]
     assert len(written) == 1
     assert "stream incomplete: 3 of 4 URLs have no result" in err and "; 1 written to" in err
+    assert "\n  the same command with --resume crawls only the rest\n" in err
     for url in urls:
         assert (f"missing: {url}" in err) == (url not in written)
 
