@@ -8,8 +8,8 @@ and extensionless scripts such as ``.ci/run``):
 
 - a named citation: the file name, then optionally one section or a chain of them, each
   with its own section sign (``§2, §3``, ``§5.1-§5.2``, ``§1.1 and §6``), or a double
-  sign before a list (``§§1.6, 2.3``); line breaks and comment markers may sit between
-  the file name and its first section sign;
+  sign before a list (``§§1.6, 2.3``); line breaks, comment markers, ``(`` and Markdown
+  backticks may sit between the file name and its first section sign;
 - a section sign on its own (``(§1.9)``): it belongs to the doc the same file last named
   before it, or to ``docs/protocol.md`` when the file has named none yet; inside
   ``docs/`` it belongs to the file it is written in. Signs after ``RFC <n>`` or
@@ -46,10 +46,10 @@ OLD_NAME_RE = re.compile(
 _NUMBER = r"\d+(?:\.\d+)*"
 _SEP = r"\s*(?:,|-|–|—|\band\b|\bor\b|\bto\b)\s*"
 # A named citation: docs/<name>.md, then optional sections. Between the name and the first
-# sign: spaces, a line break, comment markers, "(" -- as written in wrapped docstrings.
+# sign: spaces, a line break, comment markers, "(", Markdown's backticks and asterisks.
 CITATION_RE = re.compile(
     r"(?<![\w/.-])docs/(?P<name>[\w.-]+?)\.md\b"
-    r"(?P<chain>[\s#(]*(?:"
+    r"(?P<chain>[\s#(`*]*(?:"
     r"§§\s*" + _NUMBER + r"(?:" + _SEP + r"§?\s*" + _NUMBER + r")*"
     r"|§\s*" + _NUMBER + r"(?:" + _SEP + r"§\s*" + _NUMBER + r")*"
     r"))?"
@@ -244,6 +244,7 @@ def test_docs_index_lists_every_doc() -> None:
         ("(docs/protocol.md\n    §6.1) yields", [("protocol", "6.1")]),
         ("(docs/protocol.md\n# §5.2 rule)", [("protocol", "5.2")]),
         ("docs/protocol.md (§1.8)", [("protocol", "1.8")]),
+        ("(`docs/protocol.md` §1.5)", [("protocol", "1.5")]),
         ("docs/protocol.md §8 row 10", [("protocol", "8")]),
         ("docs/style.md §5, then (§2.3)", [("style", "5"), ("style", "2.3")]),
         ("a bare (§1.9) first", [("protocol", "1.9")]),
