@@ -13,7 +13,8 @@ and extensionless scripts such as ``.ci/run``):
 - a section sign on its own (``(§1.9)``): it belongs to the doc the same file last named
   before it, or to ``docs/protocol.md`` when the file has named none yet; inside
   ``docs/`` it belongs to the file it is written in. Signs after ``RFC <n>`` or
-  ``WHATWG HTML`` cite those specs and are not checked;
+  ``WHATWG HTML`` cite those specs and are not checked, nor are bare signs up to a few
+  lines after such a citation (the same passage still citing that spec);
 - a relative Markdown link to a ``.md`` file (``[x](protocol.md)``).
 
 The specs once lived outside the repository under upper-case names; no file may cite those
@@ -57,6 +58,10 @@ CITATION_RE = re.compile(
 BARE_SIGN_RE = re.compile(r"§§?\s*(" + _NUMBER + r")((?:" + _SEP + _NUMBER + r")*)")
 # Section signs that cite another spec: "RFC 6455 §5.2", "WHATWG HTML §9.2.6".
 FOREIGN_SPEC_RE = re.compile(r"(?:\bRFC\s*\d+|\bWHATWG(?:\s+HTML)?|\bHTML)[\s,(]*$")
+FOREIGN_CITATION_RE = re.compile(r"(?:\bRFC\s*\d+|\bWHATWG(?:\s+HTML)?|\bHTML)[\s,(]*§")
+FOREIGN_REACH = 5
+"""Lines after a foreign citation within which a bare sign still belongs to that spec
+(unless a docs file was named in between): "RFC 6455 §5.5.1 ... (§7.4.1)"."""
 MD_LINK_RE = re.compile(r"\]\((?P<target>[^)\s#]+\.md)(?:#[^)\s]*)?\)")
 HEADING_RE = re.compile(r"^#{1,6}\s+(" + _NUMBER + r")\.?(?:\s|$)")
 FENCE_RE = re.compile(r"^\s*(```|~~~)")
@@ -122,6 +127,7 @@ def references(text: str, path: str) -> Iterator[Reference]:
             yield Reference(path, line_of(match.start()), doc, number, snippet)
         if match.group("chain"):
             covered.append((match.start("chain"), match.end("chain")))
+    foreign = [m.start() for m in FOREIGN_CITATION_RE.finditer(text)]
     for match in BARE_SIGN_RE.finditer(text):
         start = match.start()
         if any(lo <= start < hi for lo, hi in covered):
@@ -129,6 +135,10 @@ def references(text: str, path: str) -> Iterator[Reference]:
         line_start = text.rfind("\n", 0, start) + 1
         if FOREIGN_SPEC_RE.search(text[line_start:start]):
             continue
+        last_foreign = max((o for o in foreign if o < start), default=-1)
+        last_named = max((o for o, _ in named if o < start), default=-1)
+        if last_foreign > last_named and line_of(start) - line_of(last_foreign) <= FOREIGN_REACH:
+            continue  # the same passage goes on citing that RFC
         if own is not None:
             doc = own
         else:
@@ -251,6 +261,9 @@ def test_docs_index_lists_every_doc() -> None:
         ("docs/design.md §4; docs/protocol.md §6.1; (§1.5)",
          [("design", "4"), ("protocol", "6.1"), ("protocol", "1.5")]),
         ("RFC 6455 §5.5.3 and WHATWG HTML §9.2.6 and (RFC 9110 §10.2.3)", []),
+        ("# RFC 6455 §5.5.1: echo it.\n# 1005 never goes on the wire (§7.4.1).", []),
+        ("RFC 6455 §5.5.3" + "\n" * 6 + "(§1.8)", [("protocol", "1.8")]),
+        ("RFC 6455 §5.5.3, docs/design.md §4 then (§1)", [("design", "4"), ("design", "1")]),
         ("the docs/architecture.md file", [("architecture", None)]),
     ],
 )
