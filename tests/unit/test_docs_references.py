@@ -10,8 +10,8 @@ and extensionless scripts such as ``.ci/run``):
   with its own section sign (``§2, §3``, ``§5.1-§5.2``, ``§1.1 and §6``), or a double
   sign before a list (``§§1.6, 2.3``); line breaks, comment markers, ``(`` and Markdown
   backticks may sit between the file name and its first section sign;
-- a section sign on its own (``(§1.9)``): it belongs to the doc the same file last named
-  before it, or to ``docs/protocol.md`` when the file has named none yet; inside
+- a section sign on its own (``(§1.9)``): it belongs to the doc named right after it
+  (``§1.8 of docs/protocol.md``), else to the doc the same file last named before it, or to ``docs/protocol.md`` when the file has named none yet; inside
   ``docs/`` it belongs to the file it is written in. Signs after ``RFC <n>`` or
   ``WHATWG HTML`` cite those specs and are not checked, nor are bare signs up to a few
   lines after such a citation (the same passage still citing that spec);
@@ -62,6 +62,8 @@ FOREIGN_CITATION_RE = re.compile(r"(?:\bRFC\s*\d+|\bWHATWG(?:\s+HTML)?|\bHTML)[\
 FOREIGN_REACH = 5
 """Lines after a foreign citation within which a bare sign still belongs to that spec
 (unless a docs file was named in between): "RFC 6455 §5.5.1 ... (§7.4.1)"."""
+# A sign followed by the file it belongs to: "§1.8 of docs/protocol.md", "§4 in docs/design.md".
+TRAILING_NAME_RE = re.compile(r"[\s`]+(?:of|in)\s+`?docs/(?P<name>[\w.-]+?)\.md\b")
 MD_LINK_RE = re.compile(r"\]\((?P<target>[^)\s#]+\.md)(?:#[^)\s]*)?\)")
 HEADING_RE = re.compile(r"^#{1,6}\s+(" + _NUMBER + r")\.?(?:\s|$)")
 FENCE_RE = re.compile(r"^\s*(```|~~~)")
@@ -139,7 +141,10 @@ def references(text: str, path: str) -> Iterator[Reference]:
         last_named = max((o for o, _ in named if o < start), default=-1)
         if last_foreign > last_named and line_of(start) - line_of(last_foreign) <= FOREIGN_REACH:
             continue  # the same passage goes on citing that RFC
-        if own is not None:
+        after = TRAILING_NAME_RE.match(text, match.end())
+        if after:  # "§1.8 of docs/protocol.md"
+            doc = after.group("name")
+        elif own is not None:
             doc = own
         else:
             earlier = [d for offset, d in named if offset < start]
@@ -265,6 +270,8 @@ def test_docs_index_lists_every_doc() -> None:
         ("RFC 6455 §5.5.3" + "\n" * 6 + "(§1.8)", [("protocol", "1.8")]),
         ("RFC 6455 §5.5.3, docs/design.md §4 then (§1)", [("design", "4"), ("design", "1")]),
         ("the docs/architecture.md file", [("architecture", None)]),
+        ("docs/design.md §4, and §1.8 of docs/protocol.md",
+         [("design", "4"), ("protocol", "1.8"), ("protocol", None)]),
     ],
 )
 def test_docs_reference_parser_reads_every_form(text: str, expected: list[tuple[str, str | None]]) -> None:
