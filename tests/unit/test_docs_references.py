@@ -11,8 +11,9 @@ and extensionless scripts such as ``.ci/run``):
   sign before a list (``§§1.6, 2.3``); line breaks, comment markers, ``(`` and Markdown
   backticks may sit between the file name and its first section sign;
 - a section sign on its own (``(§1.9)``): it belongs to the doc named right after it
-  (``§1.8 of docs/protocol.md``), else to the doc the same file last named before it, or to ``docs/protocol.md`` when the file has named none yet; inside
-  ``docs/`` it belongs to the file it is written in. Signs after ``RFC <n>`` or
+  (``§1.8 of docs/protocol.md``), else to the doc the same file last named before it, or
+  to ``docs/protocol.md`` when the file has named none yet; inside ``docs/`` it belongs
+  to the file it is written in. Signs after ``RFC <n>`` or
   ``WHATWG HTML`` cite those specs and are not checked, nor are bare signs up to a few
   lines after such a citation (the same passage still citing that spec);
 - a relative Markdown link to a ``.md`` file (``[x](protocol.md)``).
