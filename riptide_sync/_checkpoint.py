@@ -82,7 +82,7 @@ class Checkpoint:
         data = line.encode("utf-8")
         if self._fd is None:
             torn = _ends_without_newline(self.path)
-            created = not os.path.exists(self.path)
+            created = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             if created:
                 _sync_directory(os.path.dirname(os.path.abspath(self.path)))

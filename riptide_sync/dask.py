@@ -116,7 +116,12 @@ def _crawl_bag_of_urls(urls: Bag, settings: PartitionSettings) -> Bag:
     before it, computed by Dask in the same graph (one small task per partition and one
     that adds them up); each input partition is one crawl."""
     token = tokenize(urls, settings)
-    parts: list[Delayed] = urls.to_delayed()
+    # A Bag's partition may be a one-shot iterator (after map or filter): make it a list
+    # once, so that counting it and crawling it see the same URLs.
+    parts: list[Delayed] = [
+        dask.delayed(list, pure=True)(part, dask_key_name=(f"riptide-urls-{token}", n))
+        for n, part in enumerate(urls.to_delayed())
+    ]
     lengths = [
         dask.delayed(_length, pure=True)(part, dask_key_name=(f"riptide-length-{token}", n))
         for n, part in enumerate(parts)

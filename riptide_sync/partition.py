@@ -22,10 +22,14 @@ README shows the Ray Data and Spark glue.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
+import logging
 import os
-from typing import Any, Mapping, Sequence
+import threading
+import time
+from typing import Any, Iterator, Mapping, Sequence
 
 from ._checkpoint import Checkpoint
 from .exceptions import IncompleteStreamError, ValidationError
@@ -38,6 +42,11 @@ TRANSPORTS = {"websocket": "crawl_websocket", "ndjson": "crawl_ndjson", "sse": "
 """Transport names accepted by ``transport=``, and the stream call each one makes."""
 
 _SECRET_OPTIONS = frozenset({"api_key"})
+
+logger = logging.getLogger("riptide_sync.partition")
+
+LOCK_POLL_INTERVAL = 0.1
+"""Seconds between two tries at the lock of a partition that another run is crawling."""
 
 
 class PartitionSettings:
@@ -219,6 +228,14 @@ def crawl_partition(
             )
     os.makedirs(settings.checkpoint_dir, exist_ok=True)
     path = checkpoint_path(settings.checkpoint_dir, positions, url_list)
+    with _exclusive(path):
+        return _crawl_locked(url_list, positions, settings, path)
+
+
+def _crawl_locked(
+    url_list: list[str], positions: list[int], settings: PartitionSettings, path: str
+) -> list[dict[str, Any]]:
+    """:func:`crawl_partition` once this run holds the partition's lock."""
     crawled: dict[int, dict[str, Any]] = {}
     try:
         with settings.client() as client:
@@ -253,6 +270,51 @@ def crawl_partition(
         )
     rows.sort(key=lambda row: int(row["index"]))
     return rows
+
+
+_local_locks: dict[str, threading.Lock] = {}
+_local_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _exclusive(path: str) -> Iterator[None]:
+    """Hold the partition's lock: one run of a partition at a time, in this process (a
+    lock per file) and across processes and machines (``flock`` on the checkpoint file,
+    where the platform has it). An engine may start a partition again while an earlier
+    run still lives (a worker it gave up on, two computations sharing partitions); the
+    later run waits, then finds the earlier one's results in the checkpoint and crawls
+    only what is left. A run that dies releases the lock with its process."""
+    with _local_locks_guard:
+        local = _local_locks.setdefault(path, threading.Lock())
+    waited = False
+    while not local.acquire(timeout=LOCK_POLL_INTERVAL):
+        waited = _note_wait(path, waited)
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: the in-process lock only
+            yield
+            return
+        with open(path, "ab") as file:
+            while True:
+                try:
+                    fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    waited = _note_wait(path, waited)
+                    time.sleep(LOCK_POLL_INTERVAL)
+            try:
+                yield
+            finally:
+                fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+    finally:
+        local.release()
+
+
+def _note_wait(path: str, waited: bool) -> bool:
+    if not waited:
+        logger.info("another run of this partition is crawling it; waiting for %s", path)
+    return True
 
 
 def _globalised(

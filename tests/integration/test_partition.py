@@ -12,6 +12,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -19,6 +20,7 @@ from riptide_sync import IncompleteStreamError, RetryPolicy, ValidationError
 from riptide_sync._checkpoint import Checkpoint
 from riptide_sync.exceptions import ConfigError
 from riptide_sync.partition import PartitionSettings, checkpoint_path, crawl_partition
+from riptide_sync.server import Faults
 
 
 def synthetic_urls(count, start=0, prefix="page"):
@@ -130,6 +132,37 @@ def test_partition_refused_urls_are_named_with_global_indices(synthetic, tmp_pat
     assert caught.value.missing_indices == list(range(900, 905))
     assert "from index 900" in str(caught.value)
     assert urls[0] in str(caught.value)
+
+
+def test_partition_runs_at_once_crawl_each_url_once(make_server, tmp_path):
+    """Three runs of one partition at the same time (two threads here, one other
+    process), as when an engine starts a partition again while an earlier run still
+    lives: each returns every row, and the server is asked for each URL once."""
+    server = make_server(synthetic_doc_size=64, faults=Faults(send_delay=0.002))
+    urls = synthetic_urls(300, start=100)
+    settings = PartitionSettings(server.base_url, tmp_path)
+    code = (
+        "import sys, json; from riptide_sync.partition import PartitionSettings, crawl_partition; "
+        "urls = json.loads(sys.argv[3]); "
+        "rows = crawl_partition(urls, start=100, settings=PartitionSettings(sys.argv[1], sys.argv[2])); "
+        "print(json.dumps([row['index'] for row in rows]))"
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", code, server.base_url, str(tmp_path), json.dumps(urls)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(crawl_partition(urls, start=100, settings=settings)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    out, err = other.communicate(timeout=60)
+    assert other.returncode == 0, err
+    assert json.loads(out) == list(range(100, 400))
+    assert len(results) == 2 and all([row["index"] for row in rows] == list(range(100, 400)) for rows in results)
+    assert crawled_urls(server) == collections.Counter(urls)
 
 
 def test_partition_bad_url_named_before_any_request(synthetic, tmp_path):
