@@ -8,7 +8,8 @@ partitions of ``--partition-size`` over WebSocket, each round with fresh checkpo
 round is timed from compute to the last partition's count (the rows stay on the workers,
 as when they are written out by Dask). Printed per worker count, medians over the rounds
 (min-max): results/s, and the CPU each side used per wall second (1.0 = one core busy),
-read from /proc through psutil: the server's, the workers' and the driver's (scheduler).
+read from /proc through psutil: the server's, the workers' and the driver's (scheduler),
+and the CPU microseconds each side spent per result (what a core can do, load aside).
 Needs the extras [dask] and [server].
 """
 
@@ -51,7 +52,8 @@ def one_round(client: Client, base_url: str, urls: list[str], partition_size: in
     server, workers, driver = (b - a for a, b in zip(before, after))
     return {"results_per_s": len(urls) / wall, "wall_s": wall, "server_cores": server / wall,
             "workers_cores": workers / wall, "driver_cores": driver / wall,
-            "server_share": server / (server + workers + driver)}
+            "server_share": server / (server + workers + driver),
+            "server_us_per_result": server / len(urls) * 1e6, "workers_us_per_result": workers / len(urls) * 1e6}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"({summary['results_per_s']['min']:,.0f}-{summary['results_per_s']['max']:,.0f}); "
                   f"server {summary['server_cores']['median']:.2f} cores "
                   f"({summary['server_share']['median']:.0%} of the CPU used), workers "
-                  f"{summary['workers_cores']['median']:.2f}, driver {summary['driver_cores']['median']:.2f}",
+                  f"{summary['workers_cores']['median']:.2f}, driver {summary['driver_cores']['median']:.2f}; "
+                  f"CPU per result: workers {summary['workers_us_per_result']['median']:.0f} us, "
+                  f"server {summary['server_us_per_result']['median']:.0f} us",
                   flush=True)
     report["loadavg_after"] = os.getloadavg()
     print(json.dumps(report, indent=1))
