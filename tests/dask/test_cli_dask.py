@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -13,9 +14,9 @@ from conftest import synthetic_urls
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
 
-def run_cli(*args, cwd=None):
+def run_cli(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "riptide_sync", "crawl", *args], capture_output=True,
-                          text=True, timeout=120, cwd=cwd)
+                          text=True, timeout=120, cwd=cwd, env=None if env is None else {**os.environ, **env})
 
 
 def write_urls(path, urls):
@@ -49,6 +50,19 @@ def test_cli_dask_scheduler_address(dask_client, make_server, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert sorted(json.loads(line)["index"] for line in out.read_text().splitlines()) == list(range(250))
     assert {entry.transport for entry in server.request_log} == {"ndjson"}
+
+
+def test_cli_dask_api_key_from_environment_reaches_the_workers(dask_client, make_server, tmp_path):
+    """$RIPTIDE_API_KEY of the shell running the command is what the workers send (they
+    do not share its environment)."""
+    server = make_server(synthetic_doc_size=64, api_keys=("key-from-env",))
+    out = tmp_path / "out.jsonl"
+    proc = run_cli("--dask", dask_client.scheduler.address, "--base-url", server.base_url,
+                   "-i", write_urls(tmp_path / "urls.txt", synthetic_urls(20)), "-o", str(out),
+                   "--checkpoint-dir", str(tmp_path / "ckpt"), env={"RIPTIDE_API_KEY": "key-from-env"})
+    assert proc.returncode == 0, proc.stderr
+    assert len(out.read_text().splitlines()) == 20
+    assert "key-from-env" not in proc.stderr
 
 
 def test_cli_dask_refused_partition_names_missing_and_resumes(dask_client, make_server, tmp_path):
