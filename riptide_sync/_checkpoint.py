@@ -78,8 +78,7 @@ class Checkpoint:
 
     def _append(self, index: int, result: dict[str, Any]) -> None:
         assert self._lock.locked()
-        line = json.dumps({"index": index, "url": self._urls[index], "result": result}) + "\n"
-        data = line.encode("utf-8")
+        data = _encode({"index": index, "url": self._urls[index], "result": result}) + b"\n"
         if self._fd is None:
             torn = _ends_without_newline(self.path)
             created = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
@@ -104,6 +103,26 @@ class Checkpoint:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
+
+
+def _encode_json(entry: dict[str, Any]) -> bytes:
+    return json.dumps(entry).encode("utf-8")
+
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _encode = _encode_json
+else:
+
+    def _encode(entry: dict[str, Any]) -> bytes:
+        # orjson: a 4 KB result is encoded ~10x faster, which was most of a checkpointed
+        # stream's cost per result. It refuses what it cannot represent exactly (integers
+        # beyond 64 bits): those lines take the standard library.
+        try:
+            return orjson.dumps(entry)
+        except TypeError:
+            return _encode_json(entry)
 
 
 def _write_all(fd: int, data: bytes) -> None:

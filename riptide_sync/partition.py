@@ -272,7 +272,17 @@ def _crawl_locked(
     return rows
 
 
-_local_locks: dict[str, threading.Lock] = {}
+class _LocalLock:
+    """The in-process lock of one checkpoint file, and how many runs hold or want it."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+
+
+_local_locks: dict[str, _LocalLock] = {}  # forgotten when no run holds or wants it
 _local_locks_guard = threading.Lock()
 
 
@@ -280,35 +290,55 @@ _local_locks_guard = threading.Lock()
 def _exclusive(path: str) -> Iterator[None]:
     """Hold the partition's lock: one run of a partition at a time, in this process (a
     lock per file) and across processes and machines (``flock`` on the checkpoint file,
-    where the platform has it). An engine may start a partition again while an earlier
-    run still lives (a worker it gave up on, two computations sharing partitions); the
-    later run waits, then finds the earlier one's results in the checkpoint and crawls
-    only what is left. A run that dies releases the lock with its process."""
+    where the platform and file system have it). An engine may start a partition again
+    while an earlier run still lives (a worker it gave up on, two computations sharing
+    partitions); the later run waits, then finds the earlier one's results in the
+    checkpoint and crawls only what is left. A run that dies releases the lock with its
+    process."""
     with _local_locks_guard:
-        local = _local_locks.setdefault(path, threading.Lock())
-    waited = False
-    while not local.acquire(timeout=LOCK_POLL_INTERVAL):
-        waited = _note_wait(path, waited)
+        local = _local_locks.setdefault(path, _LocalLock())
+        local.users += 1
     try:
+        waited = False
+        while not local.lock.acquire(timeout=LOCK_POLL_INTERVAL):
+            waited = _note_wait(path, waited)
         try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: the in-process lock only
-            yield
-            return
-        with open(path, "ab") as file:
-            while True:
-                try:
-                    fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    waited = _note_wait(path, waited)
-                    time.sleep(LOCK_POLL_INTERVAL)
-            try:
+            with _file_lock(path, waited):
                 yield
-            finally:
-                fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+        finally:
+            local.lock.release()
     finally:
-        local.release()
+        with _local_locks_guard:
+            local.users -= 1
+            if not local.users:
+                del _local_locks[path]
+
+
+@contextlib.contextmanager
+def _file_lock(path: str, waited: bool) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: the in-process lock only
+        yield
+        return
+    with open(path, "ab") as file:
+        while True:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                waited = _note_wait(path, waited)
+                time.sleep(LOCK_POLL_INTERVAL)
+                continue
+            except OSError as exc:  # e.g. ENOLCK: a network file system without locks
+                logger.warning("! cannot lock %s (%s): runs of this partition in other "
+                               "processes are not kept apart", path, exc)
+                yield
+                return
+            break
+        try:
+            yield
+        finally:
+            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 
 
 def _note_wait(path: str, waited: bool) -> bool:

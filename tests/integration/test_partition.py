@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from riptide_sync import IncompleteStreamError, RetryPolicy, ValidationError
+from riptide_sync import IncompleteStreamError, RetryPolicy, ValidationError, partition
 from riptide_sync._checkpoint import Checkpoint
 from riptide_sync.exceptions import ConfigError
 from riptide_sync.partition import PartitionSettings, checkpoint_path, crawl_partition
@@ -163,6 +163,7 @@ def test_partition_runs_at_once_crawl_each_url_once(make_server, tmp_path):
     assert json.loads(out) == list(range(100, 400))
     assert len(results) == 2 and all([row["index"] for row in rows] == list(range(100, 400)) for rows in results)
     assert crawled_urls(server) == collections.Counter(urls)
+    assert partition._local_locks == {}  # the in-process locks are forgotten after use
 
 
 def test_partition_bad_url_named_before_any_request(synthetic, tmp_path):
@@ -244,3 +245,16 @@ def test_import_riptide_sync_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_checkpoint_round_trips_what_the_wire_can_carry(tmp_path):
+    """Non-ASCII text and integers beyond 64 bits come back from the checkpoint as written."""
+    urls = ["https://a.test/ü", "https://a.test/big"]
+    checkpoint = Checkpoint(tmp_path / "ckpt.jsonl", urls)
+    checkpoint.append(0, {"url": urls[0], "document": {"text": "Grüße, 東京 🌊"}})
+    checkpoint.append(1, {"url": urls[1], "status": 2**70})
+    checkpoint.close()
+    assert Checkpoint(tmp_path / "ckpt.jsonl", urls).load() == {
+        0: {"url": urls[0], "document": {"text": "Grüße, 東京 🌊"}},
+        1: {"url": urls[1], "status": 2**70},
+    }
