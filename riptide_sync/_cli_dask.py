@@ -152,6 +152,11 @@ def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], opt
                         cli._on_result(event, urls, tally, sink, display, width)
             except KeyboardInterrupt:
                 dask_client.cancel(futures)
+                if cluster is not None:
+                    # A task cannot be interrupted, and the cluster's shutdown would wait
+                    # for the partitions running: end our own workers now. Their
+                    # checkpoints hold every result delivered so far.
+                    _kill_local_workers(dask_client)
                 outcome = cli.EXIT_INTERRUPTED
                 note = (f"interrupted after {tally.completed} of {tally.total} results; run the "
                         f"same command again to resume from {checkpoint_dir}")
@@ -190,3 +195,19 @@ def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], opt
     if kind == "local" and not explicit_dir:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return cli.EXIT_FAILED if tally.failures else cli.EXIT_OK
+
+
+def _kill_local_workers(dask_client: Any) -> None:
+    """SIGKILL the worker processes of the LocalCluster this command started."""
+    import signal
+
+    try:
+        pids = dask_client.run(os.getpid, wait=True)
+    except Exception:  # noqa: BLE001 - best effort: the normal shutdown follows anyway
+        return
+    for pid in pids.values():
+        if pid != os.getpid():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass

@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
+
+import psutil
 
 from conftest import synthetic_urls
+
+from riptide_sync.server import Faults
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
@@ -78,6 +85,69 @@ def test_cli_dask_refused_partition_names_missing_and_resumes(dask_client, make_
     assert "1 partition(s) failed, 50 of 100 URLs have no result" in proc.stderr
     assert f"missing: {refused[0]}" in proc.stderr
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 50
+
+
+def _default_sigint():  # pragma: no cover - runs in the child before exec
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def checkpointed_urls(directory):
+    urls = set()
+    for path in pathlib.Path(directory).glob("*.jsonl"):
+        for line in path.read_bytes().split(b"\n"):
+            try:
+                urls.add(json.loads(line)["url"])
+            except ValueError:
+                continue
+    return urls
+
+
+def test_cli_dask_ctrl_c_stops_at_once_and_the_rerun_resumes(make_server, tmp_path):
+    """Ctrl-C during ``--dask local:2``: exit 130 within 2 s, its worker processes gone;
+    the same command again crawls only what no checkpoint holds."""
+    server = make_server(synthetic_doc_size=64, faults=Faults(send_delay=0.03))
+    urls = synthetic_urls(1200)
+    out = tmp_path / "out.jsonl"
+    args = [sys.executable, "-m", "riptide_sync", "crawl", "--dask", "local:2", "--partition-size", "300",
+            "--base-url", server.base_url, "-i", write_urls(tmp_path / "urls.txt", urls), "-o", str(out),
+            "--checkpoint-dir", str(tmp_path / "ckpt")]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.exists() and out.read_text().count("\n") >= 300):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no partition completed"
+            time.sleep(0.02)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert took < 2.0
+    assert "Traceback" not in err
+    assert "run the same command again to resume from" in err
+    assert children  # the LocalCluster's worker processes
+    _, alive = psutil.wait_procs(children, timeout=2.0)
+    assert not [child for child in alive if child.status() != psutil.STATUS_ZOMBIE]
+    written = out.read_text().count("\n")
+    assert 300 <= written < 1200
+
+    before = checkpointed_urls(tmp_path / "ckpt")
+    server.clear_request_log()
+    again = run_cli(*args[4:])
+    assert again.returncode == 0, again.stderr
+    assert sorted(json.loads(line)["index"] for line in out.read_text().splitlines()) == list(range(1200))
+    asked = collections.Counter(url for entry in server.request_log if entry.accepted for url in entry.urls)
+    # Only what no checkpoint held was crawled again (maybe nothing: the partitions may
+    # all have been done, their rows not yet sent to the command, when it was stopped).
+    assert not set(asked) & before and set(asked) | before == set(urls), (len(before), written)
+    assert set(asked.values()) <= {1}
 
 
 def test_cli_dask_bad_address_is_a_usage_error(tmp_path):
