@@ -201,7 +201,8 @@ def crawl_partition(
             refused them, or retries ran out); ``missing`` names them and
             ``missing_indices`` holds their global indices. What was delivered stays in
             the checkpoint: running the partition again crawls only the rest.
-        APIError, StreamingError: as the stream raises them (e.g. a bad API key).
+        APIError, StreamingError: as the stream raises them (e.g. a bad API key; a
+            ``SlowConsumerError`` of ``overflow="error"`` keeps partition-local indices).
     """
     url_list = list(urls)
     if indices is None:
@@ -246,9 +247,9 @@ def _crawl_locked(
                         crawled[event.data["index"]] = event.data.get("result") or {}
     except IncompleteStreamError as exc:
         raise _globalised(exc, positions, url_list) from exc
-    # The stream skipped what the checkpoint already held; read those back from it. (Read
-    # after the stream, not before: another run of this partition may have appended
-    # meanwhile, and the stream skipped those too.)
+    # The stream skipped what the checkpoint already held; read those back from it (after
+    # the stream, which read the file as it started: where the file system has no locks,
+    # another run of this partition may have added lines since).
     recorded = Checkpoint(path, url_list).load() if len(crawled) < len(url_list) else {}
     rows: list[dict[str, Any]] = []
     missing: list[int] = []
