@@ -13,10 +13,12 @@ import sys
 import time
 
 import psutil
-
-from conftest import synthetic_urls
+import pytest
+from dask_helpers import synthetic_urls
 
 from riptide_sync.server import Faults
+
+pytestmark = pytest.mark.dask
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 

@@ -15,10 +15,12 @@ import signal
 import time
 
 import pytest
-from conftest import local_cluster, synthetic_urls
+from dask_helpers import local_cluster, synthetic_urls
 
 from riptide_sync import AuthenticationError, IncompleteStreamError, RetryPolicy, ValidationError
 from riptide_sync.server import Faults
+
+pytestmark = pytest.mark.dask
 
 dask_bag = pytest.importorskip("dask.bag")
 from riptide_sync.dask import crawl_bag  # noqa: E402
