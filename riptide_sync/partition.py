@@ -62,7 +62,8 @@ class PartitionSettings:
             absolute here, created on first use.
         transport: ``"websocket"`` (default), ``"ndjson"`` or ``"sse"``.
         client_options: keyword arguments of :class:`~riptide_sync.RipTideClient`
-            (``api_key``, ``retry``, ``parallel``, ``timeout``...), or None.
+            (``api_key``, ``retry``, ``parallel``, ``timeout``...), or None. Without an
+            ``api_key``, ``$RIPTIDE_API_KEY`` is read here, not on the workers.
         options: the crawl options (a :class:`~riptide_sync.CrawlOptions` or a dict of its
             fields), or None for the server's defaults.
 
@@ -122,6 +123,10 @@ class PartitionSettings:
                 value=unknown,
             )
         client_options = dict(client_options)
+        if client_options.get("api_key") is None and os.environ.get("RIPTIDE_API_KEY"):
+            # Resolved here, where the job is built: remote workers do not share this
+            # process's environment.
+            client_options["api_key"] = os.environ["RIPTIDE_API_KEY"]
         RipTideClient(base_url, **client_options).close()  # its checks; opens nothing
         self.base_url = base_url
         """The server's base URL, validated."""

@@ -214,6 +214,18 @@ def test_partition_settings_hide_the_api_key(tmp_path):
     assert settings.__dask_tokenize__() != other.__dask_tokenize__()
 
 
+def test_partition_settings_take_the_api_key_from_where_the_job_is_built(make_server, tmp_path, monkeypatch):
+    """$RIPTIDE_API_KEY is read where the job is built: the workers of a remote cluster
+    (here: the environment without it) still send it."""
+    server = make_server(synthetic_doc_size=64, api_keys=("key-of-the-driver",))
+    monkeypatch.setenv("RIPTIDE_API_KEY", "key-of-the-driver")
+    settings = PartitionSettings(server.base_url, tmp_path)
+    monkeypatch.delenv("RIPTIDE_API_KEY")
+    rows = crawl_partition(synthetic_urls(5), settings=settings)
+    assert len(rows) == 5
+    assert "key-of-the-driver" not in repr(settings)
+
+
 def test_partition_empty_sends_nothing(synthetic, tmp_path):
     """An empty partition (Bags may have them) returns no rows and opens no connection."""
     assert crawl_partition([], start=10, settings=PartitionSettings(synthetic.base_url, tmp_path)) == []
