@@ -95,8 +95,8 @@ def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], opt
         return cli.EXIT_FAILED
     explicit_dir = args.checkpoint_dir is not None
     checkpoint_dir = args.checkpoint_dir if explicit_dir else default_checkpoint_dir(base_url, urls)
-    # Resolved here: the workers of a remote cluster do not see this shell's environment.
-    client_options: dict[str, Any] = {"api_key": args.api_key or os.environ.get("RIPTIDE_API_KEY") or None}
+    # Without --api-key, crawl_bag reads $RIPTIDE_API_KEY here (remote workers lack it).
+    client_options: dict[str, Any] = {"api_key": args.api_key}
     if args.retry is not None:
         client_options["retry"] = args.retry
     try:
