@@ -82,7 +82,8 @@ class Checkpoint:
         if self._fd is None:
             torn = _ends_without_newline(self.path)
             created = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+            self._fd = os.open(self.path, flags, 0o644)
             if created:
                 _sync_directory(os.path.dirname(os.path.abspath(self.path)))
             self._synced = time.monotonic()
