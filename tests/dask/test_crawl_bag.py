@@ -128,7 +128,7 @@ def test_crawl_bag_worker_killed_mid_crawl(make_server, tmp_path):
 
 
 def test_crawl_bag_refused_partition_names_its_urls(dask_client, make_server, tmp_path):
-    """A partition whose URLs the server always refuses (§6.1: .exe) fails the job with
+    """A partition whose URLs the server always refuses (a .exe suffix) fails the job with
     IncompleteStreamError naming them by global index; the others stay checkpointed."""
     server = make_server(synthetic_doc_size=64)
     refused = synthetic_urls(100, start=100, suffix=".exe")

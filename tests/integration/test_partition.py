@@ -122,7 +122,7 @@ def test_partition_resumes_after_a_torn_line_of_undecodable_bytes(synthetic, tmp
 
 def test_partition_refused_urls_are_named_with_global_indices(synthetic, tmp_path):
     """URLs the server always refuses: IncompleteStreamError names them, global indices."""
-    # §6.1: the server refuses a suspicious file extension, whatever else is configured.
+    # The server refuses a suspicious file extension, whatever else is configured.
     urls = synthetic_urls(5, start=900, prefix="setup")
     urls = [url + ".exe" for url in urls]
     settings = PartitionSettings(synthetic.base_url, tmp_path, client_options={"retry": 2})
