@@ -46,6 +46,7 @@ from ._cli_common import (
     log_to,
     usage_error,
 )
+from ._cli_dask import add_dask_arguments, run_dask_crawl
 from .exceptions import ConfigError, IncompleteStreamError, RipTideError, ValidationError
 from .models import CacheMode, CrawlOptions, CrawlResult
 from .protocol.urls import url_problem
@@ -131,6 +132,7 @@ def add_crawl_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
                         help="when no server is configured and none answers on localhost:8080, "
                              "start the local server in this process without asking "
                              "(needs the server extra)")
+    add_dask_arguments(parser)
     parser.set_defaults(func=run_crawl, parser=parser)
 
 
@@ -674,7 +676,7 @@ def run_crawl(args: argparse.Namespace) -> int:
             if base_url is None:
                 code = EXIT_FAILED
             else:
-                code = _crawl(args, base_url, found.urls, options, files)
+                code = (run_dask_crawl if args.dask else _crawl)(args, base_url, found.urls, options, files)
     except KeyboardInterrupt:  # while starting or stopping the embedded server
         complain("crawl", "interrupted")
         return EXIT_INTERRUPTED
