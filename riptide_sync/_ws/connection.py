@@ -460,6 +460,15 @@ class Connection:
         with errors.translate(url=self.url, during="sending to"):
             ws.send(text)
 
+    def reader_stopped(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the reader thread to end; True once it has (its
+        end, error included, is then queued for :meth:`receive`)."""
+        reader = self._reader
+        if reader is None or reader is threading.current_thread():
+            return False
+        reader.join(timeout)
+        return not reader.is_alive()
+
     @property
     def healthy(self) -> bool:
         """True while open and the reader is running (a new request may be sent)."""

@@ -618,3 +618,58 @@ def test_slow_consumer_error_reaches_caller_as_itself():
     with pytest.raises(SlowConsumerError) as info:
         list(make(ScriptedTransport(script), ["a", "b"], retry=policy([])))
     assert info.value.missing == ["b"] and info.value.delivered == 1
+
+
+# --- the hand-off cannot wait for nothing (issue 12) --------------------------------------
+
+
+def test_parallel_pumps_do_not_accumulate():
+    """Finished pump threads are forgotten: a long parallel stream holds at most one pump
+    per lane, not one dead Thread per chunk. Failed before: _pumps kept every pump ever
+    started (801 after 80,000 results)."""
+    urls = [f"u{i}" for i in range(120)]
+    shared = SharedScripts(*[whole(urls, welcome=False) for _ in range(120)])
+    stream = CrawlStream(shared.make, urls, None, stats=StreamStats(), parallel=2,
+                         max_urls_per_request=1, progress_timeout=5.0)
+    seen = 0
+    most = 0
+    for event in stream:
+        if event.event_type == "result":
+            seen += 1
+            if seen > 10:
+                most = max(most, len(stream._core._pumps))
+    assert seen == 120
+    assert most <= 3
+    assert pumps_left() == []
+
+
+def test_parallel_pump_stuck_past_its_deadline_is_ended_by_the_consumer():
+    """A transport whose receive() ignores its timeout (stuck in a blocking call) cannot
+    hold the consumer in the hand-off for ever: past the lane's deadline plus a margin the
+    consumer ends that request itself, and the retry resumes it. Failed before: the
+    consumer waited in the hand-off with no deadline of its own (the stream hung)."""
+    urls = [f"u{i}" for i in range(4)]
+    # Lane 1's first request delivers one result, then its source blocks for ever.
+    shared = SharedScripts(whole(urls, welcome=False), partial([0], welcome=False),
+                           whole(urls, welcome=False), block_at_end=True)
+    stream = CrawlStream(shared.make, urls, None, stats=StreamStats(), parallel=2,
+                         max_urls_per_request=2, progress_timeout=0.2, retry=policy([]))
+    box: list = []
+
+    def consume():
+        try:
+            box.append(list(stream))
+        except BaseException as exc:  # noqa: BLE001
+            box.append(exc)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(15)
+    stuck = thread.is_alive()
+    stream.close()
+    assert not stuck, "the consumer waited in the hand-off for a stuck pump"
+    events = box[0]
+    assert sorted(result_indices(events)) == [0, 1, 2, 3]
+    assert time.monotonic() - started < 12
+    assert shared.requests[2] == ["u3"]
