@@ -422,7 +422,9 @@ class _StreamCore:
                     outcome
                     if isinstance(outcome, BaseException)
                     else ResultsDroppedError(
-                        f"the server's summary came with {len(missing)} result(s) missing"
+                        f"the server's summary came with {len(missing)} result(s) missing",
+                        missing=[session.urls[i] for i in missing],
+                        missing_indices=missing,
                     )
                 )
                 self._after_failure(lane, cause)
@@ -660,9 +662,13 @@ class _StreamCore:
         if delay is None:
             if isinstance(cause, APIError) and not is_retryable(cause):
                 raise cause
-            raise IncompleteStreamError(
+            # Summaries short of results raise the subclass that says so.
+            error = ResultsDroppedError if isinstance(cause, ResultsDroppedError) else (
+                IncompleteStreamError)
+            last = cause.message if isinstance(cause, IncompleteStreamError) else str(cause)
+            raise error(
                 f"the {self.transport.name} stream could not be completed after "
-                f"{tracker.failures} failed attempt(s); last: {cause}",
+                f"{tracker.failures} failed attempt(s); last: {last}",
                 missing=session.missing_urls(),
                 missing_indices=session.missing_indices(),
                 delivered=session.completed,

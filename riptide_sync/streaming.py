@@ -12,6 +12,7 @@ import inspect
 import os
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from ._config import check_duration
 from ._stream import CrawlStream, StreamStats, progress_deadline
 from .exceptions import ConfigError, ValidationError
 from .models import CrawlOptions, StreamingResult, coerce_options
@@ -170,16 +171,8 @@ class StreamingAPI:
         policy = self._client.retry if retry is _UNSET else coerce_retry(retry)
         if progress_timeout is _UNSET:
             progress_timeout = progress_deadline(crawl_options.timeout_secs if crawl_options else None)
-        elif progress_timeout is not None and (
-            isinstance(progress_timeout, bool)
-            or not isinstance(progress_timeout, (int, float))
-            or progress_timeout <= 0
-        ):
-            raise ValidationError(
-                f"progress_timeout must be a number of seconds > 0 or None, got {progress_timeout!r}",
-                field="progress_timeout",
-                value=progress_timeout,
-            )
+        else:
+            progress_timeout = check_duration("progress_timeout", progress_timeout, optional=True)
         if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
             raise ValidationError(
                 f"checkpoint must be a file path or None, got {checkpoint!r}",
