@@ -169,7 +169,7 @@ class RipTideClient:
         policy = self._policy(retry)
         from ._http import crawl_batch
 
-        return policy.retrying()(crawl_batch, self.http, self.config, url_list, wire)
+        return crawl_batch(self.http, self.config, url_list, wire, retry=policy)  # per chunk
 
     def health(self, *, retry: RetryPolicy | int | None = _UNSET) -> HealthResponse:
         """``GET /healthz``. An ``unhealthy`` server (503) is a result, not an exception.

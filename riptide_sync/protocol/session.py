@@ -231,12 +231,12 @@ class CrawlSession:
 
     def rewrite_progress(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """A ``progress`` event (NDJSON progress line, SSE progress/status) recounted over
-        the whole list; fields this event does not have are not added."""
+        the whole list. Every progress event carries ``completed`` and ``total`` (an SSE
+        ``status`` or an NDJSON progress line names them differently); the server's other
+        fields are kept, recounted when they are counts."""
         mapped = dict(data)
-        if "completed" in mapped:
-            mapped["completed"] = self.completed
-        if "total" in mapped:
-            mapped["total"] = self.total
+        mapped["completed"] = self.completed
+        mapped["total"] = self.total
         if "success_rate" in mapped:
             mapped["success_rate"] = self.successful / self.completed if self.completed else 0.0
         if "items_completed" in mapped:

@@ -82,3 +82,103 @@ def test_summary_short_of_results_resumes_on_a_new_connection(make_server):
     assert [r.urls for r in ws] == [urls, ["https://b.example/"]]
     assert ws[0].connection != ws[1].connection
     client.close()
+
+
+@pytest.mark.parametrize("transport", ["sse", "ndjson", "websocket"])
+def test_every_progress_event_carries_completed_and_total(make_server, transport):
+    """SSE `status` events arrive as `progress`; each must carry `completed` and `total`
+    (over the caller's list), keeping the server's own fields (`phase`...). Failed before:
+    `event.data["completed"]` raised KeyError on a status event."""
+    srv = make_server(synthetic_doc_size=50)
+    client = RipTideClient(srv.base_url, retry=FAST_RETRY)
+    urls = [f"https://example.org/p{i}" for i in range(150)]
+    crawl = getattr(client.streaming, f"crawl_{transport}")
+    progress = [e.data for e in crawl(urls, parallel=1) if e.event_type == "progress"]
+    assert all(isinstance(p["completed"], int) and p["total"] == 150 for p in progress)
+    completed = [p["completed"] for p in progress]
+    assert completed == sorted(completed)
+    if transport == "sse":
+        status = [p for p in progress if "phase" in p]
+        assert status and all("items_processed" in p for p in status)
+    client.close()
+
+
+class _ChunkServer:
+    """POST /crawl on loopback: answers each chunk, but 503 to the 2nd POST (once)."""
+
+    def __init__(self):
+        import http.server
+        import json as _json
+
+        self.posts: list[list[str]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = _json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.posts.append(body["urls"])
+                if len(outer.posts) == 2:
+                    payload = b'{"error":{"type":"unavailable","message":"busy"}}'
+                    self.send_response(503)
+                else:
+                    payload = _json.dumps({
+                        "total_urls": len(body["urls"]), "successful": len(body["urls"]),
+                        "failed": 0, "results": [{"url": u, "status": 200} for u in body["urls"]],
+                    }).encode()
+                    self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+def test_batch_retries_the_failed_chunk_only():
+    """2 URLs a request, the second POST failing once: chunk 1, chunk 2, chunk 2, chunk 3.
+    Failed before: the whole call was retried (chunk 1, chunk 2, chunk 1, chunk 2, ...)."""
+    server = _ChunkServer()
+    try:
+        client = RipTideClient(f"http://127.0.0.1:{server.port}", max_urls_per_request=2,
+                               retry=FAST_RETRY)
+        urls = [f"https://example.org/{i}" for i in range(5)]
+        response = client.crawl(urls)
+        assert [r.url for r in response.results] == urls
+        assert server.posts == [urls[0:2], urls[2:4], urls[2:4], urls[4:5]]
+        client.close()
+    finally:
+        server.stop()
+
+
+def test_ping_and_status_on_an_error_reply(make_peer):
+    """An `error` answering ping is not a success; one answering status is raised as an
+    APIError, not returned as if it were a status. Failed before: success True / the
+    error's data returned."""
+    from riptide_sync.exceptions import APIError
+    from test_ws_bridge import wire
+
+    def script(conn: PeerConnection) -> None:
+        conn.wait_text()
+        conn.send(wire("error", error_type="unknown_request", message="not today"))
+        conn.pump(1 * UNIT)
+
+    peer = make_peer(script)
+    client = RipTideClient(f"http://127.0.0.1:{peer.port}", timeout=5)
+    reply = client.streaming.ping_websocket(peer.url)
+    assert reply["success"] is False and "not today" in reply["error"]
+    peer2 = make_peer(script)
+    with pytest.raises(APIError) as info:
+        client.streaming.get_websocket_status(peer2.url)
+    assert info.value.error_type == "unknown_request" and "not today" in str(info.value)
+    client.close()
