@@ -666,9 +666,10 @@ class _StreamCore:
             error = ResultsDroppedError if isinstance(cause, ResultsDroppedError) else (
                 IncompleteStreamError)
             last = cause.message if isinstance(cause, IncompleteStreamError) else str(cause)
+            # The cause first, plainly: it is what the caller has to act on.
             raise error(
-                f"the {self.transport.name} stream could not be completed after "
-                f"{tracker.failures} failed attempt(s); last: {last}",
+                f"{last} (the {self.transport.name} stream gave up after "
+                f"{tracker.failures} attempt(s))",
                 missing=session.missing_urls(),
                 missing_indices=session.missing_indices(),
                 delivered=session.completed,

@@ -70,7 +70,7 @@ def _crawl_chunk(
     body: dict[str, Any] = {"urls": chunk}
     if options is not None:
         body["options"] = options
-    with translate_errors(f"POST {url}"):
+    with translate_errors(f"POST {url}", url):
         response = session.post(url, json=body, timeout=request_timeout(config))
     with response:
         if response.status_code != 200:
@@ -137,7 +137,7 @@ def get_health(session: requests.Session, config: ClientConfig) -> HealthRespons
         ProtocolViolationError: a 200 without a readable health report.
     """
     url = url_for(config, "/healthz")
-    with translate_errors(f"GET {url}"):
+    with translate_errors(f"GET {url}", url):
         response = session.get(url, timeout=request_timeout(config))
     with response:
         if response.status_code in (200, 503):

@@ -33,7 +33,13 @@ from ..exceptions import (
     StreamTimeoutError,
 )
 from ..protocol import errors as protocol_errors
-from ..protocol.errors import MAX_ERROR_BODY, MAX_RETRY_AFTER, parse_retry_after, retry_after_from
+from ..protocol.errors import (
+    MAX_ERROR_BODY,
+    MAX_RETRY_AFTER,
+    parse_retry_after,
+    refused_message,
+    retry_after_from,
+)
 
 __all__ = [
     "MAX_RETRY_AFTER",
@@ -84,15 +90,37 @@ def raise_for_response(response: requests.Response) -> None:
     raise api_error(response.status_code, response.headers, body, reason=response.reason)
 
 
-def map_exception(exc: BaseException, action: str) -> StreamingError | None:
+def _refused(exc: BaseException) -> bool:
+    """True when a ConnectionRefusedError is somewhere under ``exc`` (requests wraps it in
+    urllib3's MaxRetryError -> NewConnectionError, chained with ``from``)."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionRefusedError):
+            return True
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return False
+
+
+def map_exception(
+    exc: BaseException, action: str, url: str | None = None
+) -> StreamingError | None:
     """Translate a requests / urllib3 / socket exception; None when it is not one of them.
 
     Most specific first: timeouts (connect and read) before connection errors, because
     requests' ``ConnectTimeout`` is also a ``ConnectionError`` and the builtin
-    ``TimeoutError`` is also an ``OSError``.
+    ``TimeoutError`` is also an ``OSError``. A refused connection to ``url`` says so
+    plainly ("nothing answers at http://host:port (connection refused): ...").
     """
     if isinstance(exc, RipTideError):
         return None
+    if url is not None and isinstance(exc, (requests.exceptions.ConnectionError, OSError)) \
+            and _refused(exc):
+        return StreamConnectionError(refused_message(url))
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return StreamTimeoutError(f"{action}: connect timed out ({exc})")
     if isinstance(
@@ -114,11 +142,12 @@ def map_exception(exc: BaseException, action: str) -> StreamingError | None:
 
 
 @contextlib.contextmanager
-def translate_errors(action: str) -> Iterator[None]:
+def translate_errors(action: str, url: str | None = None) -> Iterator[None]:
     """Re-raise foreign I/O exceptions inside the block as ours, chained with ``from``.
 
     Args:
         action: what was being done, for the message (``"POST http://.../crawl"``).
+        url: the URL being reached, named when the connection is refused.
 
     Raises:
         StreamTimeoutError, StreamConnectionError: see :func:`map_exception`. Anything
@@ -127,7 +156,7 @@ def translate_errors(action: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        mapped = map_exception(exc, action)
+        mapped = map_exception(exc, action, url)
         if mapped is None:
             raise
         raise mapped from exc

@@ -270,7 +270,7 @@ class _HTTPStreamTransport:
         if options is not None:
             body["options"] = options
         url = url_for(self.config, self.path)
-        with translate_errors(f"POST {url}"):
+        with translate_errors(f"POST {url}", url):
             response = self.session.post(
                 url,
                 json=body,

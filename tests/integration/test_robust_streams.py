@@ -182,3 +182,74 @@ def test_ping_and_status_on_an_error_reply(make_peer):
         client.streaming.get_websocket_status(peer2.url)
     assert info.value.error_type == "unknown_request" and "not today" in str(info.value)
     client.close()
+
+
+def _free_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("call", ["websocket", "ndjson", "sse", "batch"])
+def test_connection_refused_says_so_plainly(call):
+    """Nothing listening: the message leads with "nothing answers at <origin> (connection
+    refused): is the server running?", short. Failed before: "connection refused by
+    ws://..." buried after "could not be completed after 4 failed attempt(s); last:" (WS),
+    urllib3's whole MaxRetryError repr (HTTP)."""
+    from riptide_sync.exceptions import RipTideError
+
+    port = _free_port()
+    client = RipTideClient(f"http://127.0.0.1:{port}", retry=FAST_RETRY)
+    scheme = "ws" if call == "websocket" else "http"
+    expected = f"nothing answers at {scheme}://127.0.0.1:{port} (connection refused): is the server running?"
+    with pytest.raises(RipTideError) as info:
+        if call == "batch":
+            client.crawl(["https://a.example/"])
+        else:
+            list(getattr(client.streaming, f"crawl_{call}")(["https://a.example/"]))
+    text = str(info.value)
+    assert text.startswith(expected), text
+    assert len(text) < 200, text
+    client.close()
+
+
+def test_foreign_html_404_body_is_capped_to_a_short_excerpt():
+    """A non-RipTide server's HTML 404 page: the message shows its title, not the page.
+    Failed before: 500 characters of HTML pasted into the message."""
+    import http.server
+
+    from riptide_sync.exceptions import NotFoundError
+
+    page = ("<!DOCTYPE html><html><head><title>404 Not Found</title><style>body{}</style>"
+            "</head><body>" + "<p>nothing here, really</p>" * 200 + "</body></html>").encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = RipTideClient(f"http://127.0.0.1:{httpd.server_address[1]}", retry=FAST_RETRY)
+        for call in (lambda: client.crawl(["https://a.example/"]),
+                     lambda: list(client.streaming.crawl_ndjson(["https://a.example/"]))):
+            with pytest.raises(NotFoundError) as info:
+                call()
+            assert "404 Not Found" in str(info.value)
+            assert "<" not in str(info.value) and len(str(info.value)) < 200
+            assert info.value.body.startswith("<!DOCTYPE html>")  # the body itself is kept
+        client.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
