@@ -5,6 +5,7 @@ from __future__ import annotations
 import requests
 
 from .._config import ClientConfig
+from .wakeable import WakeableAdapter
 
 __all__ = ["make_session", "url_for", "request_timeout"]
 
@@ -18,6 +19,10 @@ def make_session(config: ClientConfig) -> requests.Session:
     environment when no proxy is configured. The caller owns the session and closes it.
     """
     session = requests.Session()
+    # Waits for headers that close() can end and that have an overall deadline (wakeable.py).
+    adapter = WakeableAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     session.headers.update(config.headers)
     session.verify = config.verify
     if config.proxy:

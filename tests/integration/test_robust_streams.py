@@ -253,3 +253,103 @@ def test_foreign_html_404_body_is_capped_to_a_short_excerpt():
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
+
+
+class _SilentHTTP:
+    """A loopback server that reads a request and then says nothing, or dribbles a status
+    line one byte every ``dribble`` seconds."""
+
+    def __init__(self, dribble: float | None = None):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.dribble = dribble
+        self.stop = threading.Event()
+        self.socks: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.listener.settimeout(0.05)
+        while not self.stop.is_set():
+            try:
+                sock, _ = self.listener.accept()
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError:
+                return
+            self.socks.append(sock)
+            threading.Thread(target=self._handle, args=(sock,), daemon=True).start()
+
+    def _handle(self, sock):
+        sock.settimeout(5)
+        try:
+            sock.recv(65536)
+            if self.dribble is not None:
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n" * 20:
+                    if self.stop.wait(self.dribble):
+                        return
+                    sock.sendall(bytes([byte]))
+            self.stop.wait(30)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def close(self):
+        self.stop.set()
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("call", ["ndjson", "sse", "batch"])
+def test_close_wakes_a_request_waiting_for_headers_at_once(call):
+    """A silent server (timeout 30): close() from another thread ends the call within a
+    second, leaving no thread. Failed before: still blocked 5 s later."""
+    server = _SilentHTTP()
+    client = RipTideClient(f"http://127.0.0.1:{server.port}", timeout=30, retry=None)
+    stream = None if call == "batch" else getattr(client.streaming, f"crawl_{call}")(
+        ["https://a.example/"])
+    box: list = []
+
+    def run():
+        try:
+            box.append(client.crawl(["https://a.example/"]) if stream is None else list(stream))
+        except BaseException as exc:  # noqa: BLE001
+            box.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not server.socks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # the request is out, waiting for headers
+    started = time.monotonic()
+    (client.close if stream is None else stream.close)()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 1.0
+    if stream is None:
+        from riptide_sync.exceptions import StreamConnectionError
+
+        assert isinstance(box[0], StreamConnectionError)
+    client.close()
+    server.close()
+    assert not [t for t in threading.enumerate() if t.name == "riptide-header-deadline"]
+
+
+def test_dribbled_headers_cannot_outlive_timeout():
+    """Headers dribbled one byte every 0.2 s: timeout=1.5 bounds the whole wait for them
+    (not each recv). Failed before: the wait went on as long as the bytes kept coming."""
+    from riptide_sync.exceptions import StreamTimeoutError
+
+    server = _SilentHTTP(dribble=0.2)
+    client = RipTideClient(f"http://127.0.0.1:{server.port}", timeout=1.5, retry=None)
+    started = time.monotonic()
+    with pytest.raises(IncompleteStreamError) as info:
+        list(client.streaming.crawl_ndjson(["https://a.example/"]))
+    elapsed = time.monotonic() - started
+    assert isinstance(info.value.__cause__, StreamTimeoutError)
+    assert "no response headers within 1.5 s" in str(info.value)
+    assert elapsed < 3.0
+    client.close()
+    server.close()
