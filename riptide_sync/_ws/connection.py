@@ -39,7 +39,13 @@ import websocket
 
 from .._config import ClientConfig
 from .._stream import StreamStats
-from ..exceptions import KeepaliveTimeoutError, StreamConnectionError, StreamingError
+from ..exceptions import (
+    APIError,
+    KeepaliveTimeoutError,
+    StreamConnectionError,
+    StreamingError,
+    StreamTimeoutError,
+)
 from ..models import StreamingResult
 from ..protocol.envelope import decode_message
 from . import errors
@@ -178,17 +184,29 @@ class Connection:
         self._handshaking = ws  # close() from another thread shuts its socket down
         if self._debug:
             logger.debug("> connect %s", self.url)
+        # connect_timeout bounds the whole handshake, not each recv() of it: a server that
+        # dribbles its 101 response byte by byte is cut off at the deadline.
+        expired = threading.Event()
+        deadline = threading.Timer(config.connect_timeout, self._handshake_expired, (ws, expired))
+        deadline.daemon = True
+        deadline.name = "riptide-ws-handshake-deadline"
+        deadline.start()
         try:
-            with errors.translate(url=self.url, during="connecting to"):
-                ws.connect(  # type: ignore[no-untyped-call]
-                    self.url,
-                    header=headers,
-                    timeout=config.connect_timeout,
-                    suppress_origin=True,
-                    redirect_limit=0,
-                    **proxy_options(config.proxy),
-                )
-        except BaseException:
+            try:
+                with errors.translate(url=self.url, during="connecting to"):
+                    ws.connect(  # type: ignore[no-untyped-call]
+                        self.url,
+                        header=headers,
+                        timeout=config.connect_timeout,
+                        suppress_origin=True,
+                        redirect_limit=0,
+                        **proxy_options(config.proxy),
+                    )
+            finally:
+                deadline.cancel()
+            if expired.is_set():  # the deadline came as the handshake ended: too late
+                raise StreamTimeoutError("the handshake ended at its deadline")
+        except BaseException as exc:
             self._handshaking = None
             ws.shutdown()  # type: ignore[no-untyped-call]
             self.state = State.CLOSED
@@ -196,6 +214,11 @@ class Connection:
                 logger.debug("! connect %s failed", self.url, exc_info=True)
             if self._closing:
                 raise StreamConnectionError("stream closed") from None
+            if expired.is_set() and not isinstance(exc, APIError):
+                raise StreamTimeoutError(
+                    f"no WebSocket handshake with {self.url} within connect_timeout="
+                    f"{config.connect_timeout:g} s"
+                ) from exc
             raise
         self._handshaking = None
         with self._close_lock:
@@ -223,6 +246,17 @@ class Connection:
         if first.event_type != "welcome":
             # Tolerant: a server without a welcome still works; keep the event.
             self._pushback.append(first)
+
+    @staticmethod
+    def _handshake_expired(ws: websocket.WebSocket, expired: threading.Event) -> None:
+        """Timer thread: the handshake's deadline passed; wake its blocked read."""
+        expired.set()
+        sock = ws.sock
+        if sock is not None:  # None: still in the TCP connect, bounded by its own timeout
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _note_welcome(self, event: StreamingResult) -> None:
         """Keep the connection's welcome and session id (the first welcome only)."""

@@ -353,3 +353,21 @@ def test_dribbled_headers_cannot_outlive_timeout():
     assert elapsed < 3.0
     client.close()
     server.close()
+
+
+def test_dribbled_websocket_handshake_cannot_outlive_connect_timeout():
+    """A 101 response dribbled a byte every 0.2 s: connect_timeout=1.5 bounds the whole
+    handshake. Failed before: the handshake lived as long as the bytes kept coming."""
+    from riptide_sync.exceptions import StreamTimeoutError
+
+    server = _SilentHTTP(dribble=0.2)
+    client = RipTideClient(f"http://127.0.0.1:{server.port}", connect_timeout=1.5, retry=None)
+    started = time.monotonic()
+    with pytest.raises(IncompleteStreamError) as info:
+        list(client.streaming.crawl_websocket(["https://a.example/"]))
+    elapsed = time.monotonic() - started
+    assert isinstance(info.value.__cause__, StreamTimeoutError), repr(info.value.__cause__)
+    assert "within connect_timeout=1.5 s" in str(info.value)
+    assert elapsed < 3.0
+    client.close()
+    server.close()
