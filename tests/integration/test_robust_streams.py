@@ -371,3 +371,41 @@ def test_dribbled_websocket_handshake_cannot_outlive_connect_timeout():
     assert elapsed < 3.0
     client.close()
     server.close()
+
+
+SECRET = "sk-live-0123456789abcdef"
+
+
+def test_api_key_never_in_debug_logs_or_exceptions(make_server, caplog):
+    """Every transport and batch at DEBUG (our loggers, urllib3, websocket-client), then a
+    wrong key: the key appears in no log record and no exception text."""
+    import logging
+
+    from riptide_sync.exceptions import RipTideError
+
+    srv = make_server(api_keys=(SECRET,), synthetic_doc_size=20)
+    caplog.set_level(logging.DEBUG)
+    client = RipTideClient(srv.base_url, api_key=SECRET, retry=FAST_RETRY)
+    urls = ["https://example.org/a", "https://example.org/b"]
+    for crawl in (client.streaming.crawl_websocket, client.streaming.crawl_ndjson,
+                  client.streaming.crawl_sse):
+        assert sum(e.event_type == "result" for e in crawl(urls)) == 2
+    assert client.crawl(urls).successful == 2
+    assert client.streaming.ping_websocket()["success"]
+    texts = [repr(client), repr(client.config), str(client.config)]
+    wrong = RipTideClient(srv.base_url, api_key=SECRET[::-1], retry=None)
+    for call in (lambda: list(wrong.streaming.crawl_websocket(urls)),
+                 lambda: list(wrong.streaming.crawl_ndjson(urls)),
+                 lambda: wrong.crawl(urls)):
+        with pytest.raises(RipTideError) as info:
+            call()
+        exc: BaseException | None = info.value
+        while exc is not None:
+            texts += [str(exc), repr(exc), repr(getattr(exc, "body", None))]
+            exc = exc.__cause__ or exc.__context__
+    records = [r.getMessage() for r in caplog.records]
+    assert len(records) > 10  # DEBUG logging really ran
+    for text in records + texts:
+        assert SECRET not in text and SECRET[::-1] not in text, text
+    client.close()
+    wrong.close()
