@@ -29,7 +29,7 @@ from .exceptions import (
 )
 from .models import StreamingResult
 from .protocol.envelope import MALFORMED_MESSAGE
-from .protocol.session import CrawlSession, RequestPlan, ResultRejected
+from .protocol.session import CrawlSession, RequestPlan, ResultRejected, server_finished
 from .retry import RetryPolicy, RetryTracker, is_retryable
 
 __all__ = ["StreamStats", "EventSource", "Transport", "CrawlStream"]
@@ -273,7 +273,7 @@ class _Lane:
     """One connection's worth of the stream: its transport and the request it carries."""
 
     __slots__ = ("transport", "plan", "source", "pending", "answered", "pump", "tracker",
-                 "progressed", "last_item")
+                 "progressed", "last_item", "server_done")
 
     def __init__(self, transport: Transport | None, retry: RetryPolicy) -> None:
         self.transport = transport
@@ -287,6 +287,7 @@ class _Lane:
         self.tracker = RetryTracker(retry)
         self.progressed = False  # results came on this lane since its last failure
         self.last_item = 0.0  # monotonic time the consumer last got an item of this lane
+        self.server_done = False  # an event said the server finished this request
 
 
 _HANDOFF_SIZE = 64
@@ -452,6 +453,7 @@ class _StreamCore:
             self.stats.resumed_urls += plan.resumed
         lane.pending = sum(1 for i in plan.indices if not self.session.is_delivered(i))
         lane.answered = False
+        lane.server_done = False
         lane.last_item = time.monotonic()
         others_active = any(other.plan is not None for other in self.lanes if other is not lane)
         if len(self.lanes) > 1 and (others_active or self.session.has_unplanned):
@@ -471,8 +473,11 @@ class _StreamCore:
 
     def _timeout(self, lane: _Lane) -> float | None:
         """How long this lane may stay silent: the summary grace once every result of its
-        request is in, else the progress deadline."""
-        return self.summary_timeout if not lane.pending else self.progress_timeout
+        request is in, or once the server said it finished the request (results it dropped
+        will not come), else the progress deadline."""
+        if not lane.pending or lane.server_done:
+            return self.summary_timeout
+        return self.progress_timeout
 
     # --- the hand-off between pumps and the consumer --------------------------------------
     #
@@ -565,8 +570,9 @@ class _StreamCore:
         # The pump counts the results it reads itself: the consumer's count lags behind,
         # and once the last result is read the wait for the summary is only the grace.
         unread = lane.pending
+        done = False  # the server said it finished the request
         while not self.closed and lane.source is source:
-            timeout = self.summary_timeout if unread <= 0 else self.progress_timeout
+            timeout = self.summary_timeout if unread <= 0 or done else self.progress_timeout
             item: StreamingResult | BaseException
             try:
                 event = source.receive(timeout)
@@ -574,8 +580,11 @@ class _StreamCore:
                 item = exc
             else:
                 item = event
-                if event.event_type == "result":
+                kind = event.event_type
+                if kind == "result":
                     unread -= 1
+                if kind in ("result", "progress") and server_finished(kind, event.data):
+                    done = True
             while not self.closed and lane.source is source:
                 try:
                     self._handoff.put((lane, source, item), timeout=_WAIT_SLICE)
@@ -594,6 +603,8 @@ class _StreamCore:
         plan = lane.plan
         assert plan is not None
         kind = event.event_type
+        if kind in ("result", "progress") and server_finished(kind, event.data):
+            lane.server_done = True
         if kind == "result":
             lane.answered = True
             try:
@@ -655,9 +666,14 @@ class _StreamCore:
             cause.delivered = session.completed
             raise cause
         tracker = lane.tracker
+        resume_now = False
         if lane.progressed:
             tracker.reset()
             lane.progressed = False
+            # Results came since the last failure: the server works, the request was cut
+            # (a drop, a stall, results it dropped). Resume at once; the policy's backoff
+            # paces consecutive failures without progress, and any server-requested wait.
+            resume_now = not isinstance(cause, APIError)
         delay = tracker.next_delay(cause)
         if delay is None:
             if isinstance(cause, APIError) and not is_retryable(cause):
@@ -674,6 +690,8 @@ class _StreamCore:
                 missing_indices=session.missing_indices(),
                 delivered=session.completed,
             ) from cause
+        if resume_now:
+            return
         if self.retry.sleep is time.sleep:
             self._closed_event.wait(delay)  # close() ends the wait at once
         else:
