@@ -167,7 +167,7 @@ def test_long_chunked_ndjson_parallel_never_stalls(make_server, cpu_hog, tiny_sw
         stream = client.streaming.crawl_ndjson(urls, progress_timeout=20.0)
 
         def consume():
-            events, worst, last = [], 0.0, time.monotonic()
+            events, worst, last, pumps = [], 0.0, time.monotonic(), 0
             for number, event in enumerate(stream):
                 now = time.monotonic()
                 worst = max(worst, now - last)
@@ -175,7 +175,10 @@ def test_long_chunked_ndjson_parallel_never_stalls(make_server, cpu_hog, tiny_sw
                 events.append(event)
                 if number % 997 == 0:
                     time.sleep(0.05)
+                    pumps = max(pumps, len(stream._core._pumps))
             assert worst < 10.0, f"a {worst:.1f} s gap between two events"
+            # Pump threads do not pile up (one per chunk before the fix: 80 here).
+            assert pumps <= 3, f"{pumps} pump threads kept"
             return events
 
         try:
@@ -184,3 +187,49 @@ def test_long_chunked_ndjson_parallel_never_stalls(make_server, cpu_hog, tiny_sw
         finally:
             stream.close()
             client.close()
+
+
+@pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
+def test_queue_drop_policies_race_free_many_rounds(cpu_hog, tiny_switch_interval, policy):
+    """MessageQueue alone, producer and consumer at full speed, a queue of 8, many rounds:
+    never "deque mutated during iteration", never a summary evicted, order kept."""
+    import json
+
+    from riptide_sync._stream import StreamStats
+    from riptide_sync._ws.queue import MessageQueue
+    from riptide_sync.exceptions import StreamConnectionError
+    from riptide_sync.protocol.envelope import decode_message
+
+    n, every = 50_000, 500
+    sent = [json.dumps({"message_type": "summary" if i % every == every - 1 else "result",
+                        "data": {"i": i}}).encode() for i in range(n)]
+    for _ in range(ROUNDS * 2):
+        stats = StreamStats()
+        queue = MessageQueue(8, policy, stats)
+        errors: list = []
+
+        def produce():
+            try:
+                for start in range(0, n, 3):
+                    queue.put_batch(sent[start : start + 3])
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+            finally:
+                queue.finish()
+
+        thread = threading.Thread(target=produce)
+        thread.start()
+        got = []
+        try:
+            while True:
+                got.append(decode_message(queue.get(10)))
+        except StreamConnectionError:
+            pass
+        thread.join(10)
+        queue.close()
+        assert errors == []
+        indices = [e.data["i"] for e in got]
+        assert indices == sorted(indices)
+        assert [e.data["i"] for e in got if e.event_type == "summary"] == list(
+            range(every - 1, n, every))
+        assert len(got) + stats.dropped == n
