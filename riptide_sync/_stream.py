@@ -92,8 +92,10 @@ class EventSource(Protocol):
     def close(self) -> None:
         """Abandon this request: release its response or connection. On WebSocket the
         socket is closed (a crawl cannot be cancelled on the server, and its late results
-        must not mix with the next request's); the next ``open_crawl`` reconnects.
-        Idempotent; a no-op once the request has ended with its summary."""
+        must not mix with the next request's); the next ``open_crawl`` reconnects. The
+        driver calls it after a failure and after a summary that came short of results
+        (such a connection is not trusted with the next request), never after a clean
+        summary. Idempotent."""
         ...
 
 
