@@ -37,6 +37,7 @@ from ..protocol.errors import (
     MAX_ERROR_BODY,
     MAX_RETRY_AFTER,
     parse_retry_after,
+    redact_secret,
     refused_message,
     retry_after_from,
 )
@@ -87,7 +88,10 @@ def raise_for_response(response: requests.Response) -> None:
                 body = response.content or b""
     finally:
         response.close()
-    raise api_error(response.status_code, response.headers, body, reason=response.reason)
+    error = api_error(response.status_code, response.headers, body, reason=response.reason)
+    request = getattr(response, "request", None)
+    secret = request.headers.get("X-API-Key") if request is not None else None
+    raise redact_secret(error, secret if isinstance(secret, str) else None)
 
 
 def _refused(exc: BaseException) -> bool:

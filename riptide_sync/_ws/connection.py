@@ -48,6 +48,7 @@ from ..exceptions import (
 )
 from ..models import StreamingResult
 from ..protocol.envelope import decode_message
+from ..protocol.errors import redact_secret
 from . import errors
 from .frames import CloseCode, FrameError, FrameParser, Opcode, explain_close, parse_close
 from .queue import MessageQueue
@@ -214,6 +215,8 @@ class Connection:
                 logger.debug("! connect %s failed", self.url, exc_info=True)
             if self._closing:
                 raise StreamConnectionError("stream closed") from None
+            if isinstance(exc, APIError):  # a refused handshake may echo the key
+                redact_secret(exc, config.api_key)
             if expired.is_set() and not isinstance(exc, APIError):
                 raise StreamTimeoutError(
                     f"no WebSocket handshake with {self.url} within connect_timeout="

@@ -45,6 +45,7 @@ __all__ = [
     "api_error",
     "refused_message",
     "foreign_excerpt",
+    "redact_secret",
 ]
 
 MAX_RETRY_AFTER = 3600.0
@@ -224,3 +225,23 @@ def api_error(
     if status_code >= 500:
         return ServerError(message, **kwargs)
     return APIError(message, **kwargs)
+
+
+def _redacted(value: Any, secret: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, dict):
+        return {key: _redacted(item, secret) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, secret) for item in value]
+    return value
+
+
+def redact_secret(error: APIError, secret: str | None) -> APIError:
+    """``error`` with every occurrence of ``secret`` (the API key) in its message and body
+    replaced by ``***``: a server may echo the key it refused. Returns the same object."""
+    if secret:
+        error.message = error.message.replace(secret, "***")
+        error.args = tuple(_redacted(arg, secret) for arg in error.args)
+        error.body = _redacted(error.body, secret)
+    return error

@@ -409,3 +409,51 @@ def test_api_key_never_in_debug_logs_or_exceptions(make_server, caplog):
         assert SECRET not in text and SECRET[::-1] not in text, text
     client.close()
     wrong.close()
+
+
+def test_a_server_echoing_the_key_it_refused_is_redacted(make_peer):
+    """A 401 whose body quotes the API key: neither the message, str(), repr() nor .body
+    of the AuthenticationError shows it, on HTTP and on the WebSocket handshake. Failed
+    before: the key came back verbatim."""
+    import http.server
+    import json as _json
+
+    from riptide_sync.exceptions import AuthenticationError
+
+    body = _json.dumps({"error": "Unauthorized", "message": f"invalid API key {SECRET}"})
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    peer = make_peer(reject=(401, body, {"Content-Type": "application/json"}))
+    try:
+        http_client = RipTideClient(f"http://127.0.0.1:{httpd.server_address[1]}",
+                                    api_key=SECRET, retry=None)
+        ws_client = RipTideClient(f"http://127.0.0.1:{peer.port}", api_key=SECRET, retry=None)
+        for call in (lambda: http_client.crawl(["https://a.example/"]),
+                     lambda: list(http_client.streaming.crawl_ndjson(["https://a.example/"])),
+                     lambda: list(ws_client.streaming.crawl_websocket(["https://a.example/"]))):
+            with pytest.raises(AuthenticationError) as info:
+                call()
+            exc = info.value
+            for text in (str(exc), repr(exc), exc.message, repr(exc.body)):
+                assert SECRET not in text, text
+            assert "***" in exc.message
+        http_client.close()
+        ws_client.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
