@@ -99,6 +99,8 @@ class HeaderWait:
             timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
+            if timer is not threading.current_thread():
+                timer.join(1.0)  # no timer thread outlives the request
 
     # --- any thread -----------------------------------------------------------------------
 

@@ -205,6 +205,7 @@ class Connection:
                     )
             finally:
                 deadline.cancel()
+                deadline.join(1.0)  # no timer thread outlives the handshake
             if expired.is_set():  # the deadline came as the handshake ended: too late
                 raise StreamTimeoutError("the handshake ended at its deadline")
         except BaseException as exc:
