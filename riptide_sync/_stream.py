@@ -23,12 +23,14 @@ from .exceptions import (
     IncompleteStreamError,
     ResultsDroppedError,
     SlowConsumerError,
+    StreamConnectionError,
     StreamingError,
+    StreamTimeoutError,
     TLSVerificationError,
 )
 from .models import StreamingResult
 from .protocol.envelope import MALFORMED_MESSAGE
-from .protocol.session import CrawlSession, RequestPlan, ResultRejected
+from .protocol.session import CrawlSession, RequestPlan, ResultRejected, server_finished
 from .retry import RetryPolicy, RetryTracker, is_retryable
 
 __all__ = ["StreamStats", "EventSource", "Transport", "CrawlStream"]
@@ -91,8 +93,10 @@ class EventSource(Protocol):
     def close(self) -> None:
         """Abandon this request: release its response or connection. On WebSocket the
         socket is closed (a crawl cannot be cancelled on the server, and its late results
-        must not mix with the next request's); the next ``open_crawl`` reconnects.
-        Idempotent; a no-op once the request has ended with its summary."""
+        must not mix with the next request's); the next ``open_crawl`` reconnects. The
+        driver calls it after a failure and after a summary that came short of results
+        (such a connection is not trusted with the next request), never after a clean
+        summary. Idempotent."""
         ...
 
 
@@ -272,7 +276,7 @@ class _Lane:
     """One connection's worth of the stream: its transport and the request it carries."""
 
     __slots__ = ("transport", "plan", "source", "pending", "answered", "pump", "tracker",
-                 "progressed")
+                 "progressed", "last_item", "server_done")
 
     def __init__(self, transport: Transport | None, retry: RetryPolicy) -> None:
         self.transport = transport
@@ -285,11 +289,21 @@ class _Lane:
         # server restart) must not use up each other's attempts.
         self.tracker = RetryTracker(retry)
         self.progressed = False  # results came on this lane since its last failure
+        self.last_item = 0.0  # monotonic time the consumer last got an item of this lane
+        self.server_done = False  # an event said the server finished this request
 
 
 _HANDOFF_SIZE = 64
 """Events the pump threads of a parallel stream may hold for the consumer at once; beyond
 it they wait, and the transports' own bounded queues (and overflow policy) take over."""
+
+
+_WAIT_SLICE = 0.25
+"""Longest single wait of the consumer and the pumps on the hand-off (close() latency)."""
+
+_PUMP_MARGIN = 5.0
+"""Seconds the consumer gives a pump beyond the pump's own deadline before it ends the
+request itself (a backstop: a pump's receive() normally ends in time on its own)."""
 
 
 class _StreamCore:
@@ -334,7 +348,9 @@ class _StreamCore:
         self.closed = False
         self._closed_event = threading.Event()
         self._close_lock = threading.Lock()
-        self._pumps: list[threading.Thread] = []  # every pump started, joined by close()
+        self._pumps: set[threading.Thread] = set()
+        """The pumps still running (each removes itself when it ends), joined by close()."""
+        self._pumps_lock = threading.Lock()
         self._handoff: queue.Queue[
             tuple[_Lane, EventSource, StreamingResult | BaseException]
         ] = queue.Queue(_HANDOFF_SIZE)
@@ -351,9 +367,12 @@ class _StreamCore:
                 if lane.transport is not None:
                     lane.transport.close()  # wakes a pump blocked in receive()
             current = threading.current_thread()
-            for pump in self._pumps:
+            with self._pumps_lock:
+                pumps = list(self._pumps)
+            deadline = time.monotonic() + 1.0
+            for pump in pumps:
                 if pump is not current:
-                    pump.join(1.0)
+                    pump.join(max(0.0, deadline - time.monotonic()))
         finally:
             if self.checkpoint is not None:
                 self.checkpoint.close()
@@ -384,6 +403,7 @@ class _StreamCore:
             lane, item = self._next_item(active)
             if self.closed:
                 return
+            lane.last_item = time.monotonic()
             if isinstance(item, BaseException):
                 outcome: str | BaseException = item
             else:
@@ -406,7 +426,9 @@ class _StreamCore:
                     outcome
                     if isinstance(outcome, BaseException)
                     else ResultsDroppedError(
-                        f"the server's summary came with {len(missing)} result(s) missing"
+                        f"the server's summary came with {len(missing)} result(s) missing",
+                        missing=[session.urls[i] for i in missing],
+                        missing_indices=missing,
                     )
                 )
                 self._after_failure(lane, cause)
@@ -436,6 +458,8 @@ class _StreamCore:
                         self.transport.name, plan.resumed)
         lane.pending = sum(1 for i in plan.indices if not self.session.is_delivered(i))
         lane.answered = False
+        lane.server_done = False
+        lane.last_item = time.monotonic()
         others_active = any(other.plan is not None for other in self.lanes if other is not lane)
         if len(self.lanes) > 1 and (others_active or self.session.has_unplanned):
             # More than one request will be in flight: this one reads on a pump thread.
@@ -444,16 +468,50 @@ class _StreamCore:
             self._start_pump(lane)
 
     def _start_pump(self, lane: _Lane) -> None:
-        lane.pump = threading.Thread(
+        pump = threading.Thread(
             target=self._pump, args=(lane, lane.source), name="riptide-stream-pump", daemon=True
         )
-        lane.pump.start()
-        self._pumps.append(lane.pump)
+        with self._pumps_lock:
+            self._pumps.add(pump)
+        lane.pump = pump
+        pump.start()
 
     def _timeout(self, lane: _Lane) -> float | None:
         """How long this lane may stay silent: the summary grace once every result of its
-        request is in, else the progress deadline."""
-        return self.summary_timeout if not lane.pending else self.progress_timeout
+        request is in, or once the server said it finished the request (results it dropped
+        will not come), else the progress deadline."""
+        if not lane.pending or lane.server_done:
+            return self.summary_timeout
+        return self.progress_timeout
+
+    # --- the hand-off between pumps and the consumer --------------------------------------
+    #
+    # Why the consumer's wait in _next_item always ends (no interleaving of the consumer,
+    # the pumps and stale sources can leave it waiting for nothing):
+    #
+    # 1. Every active lane (lane.plan is not None) is read directly by the consumer, or by
+    #    exactly one pump started for its current source (lane.pump, lane.source); only the
+    #    consumer assigns lane.plan/source/pump, and a lane is ended (plan = None) only by
+    #    the consumer, on that lane's summary or failure item.
+    # 2. A pump ends only after it has handed over its source's last item (a summary or
+    #    the exception ending the request), or when its item is no longer wanted: the
+    #    stream is closed, or lane.source is no longer its source (the consumer ended that
+    #    request). It never waits in put() for a consumer that discards its item: it
+    #    re-checks both conditions every _WAIT_SLICE.
+    # 3. A pump's own waits are bounded: receive() by the summary grace or the progress
+    #    deadline, which ends in an exception item (unless progress_timeout is None, when
+    #    only close() or the transport's keepalive ends it, as the caller asked).
+    # 4. The consumer's wait is bounded too, in slices: after each empty slice it checks
+    #    every active lane's pump; a pump that is no longer alive while the hand-off is
+    #    empty has nothing left to deliver (its put() happened before its end), so its
+    #    request is ended here as a lost connection rather than waited for. A consumer-side
+    #    deadline per lane (the pump's own deadline plus a margin) is the backstop for a
+    #    pump stuck inside a transport that ignores its timeout.
+    # 5. Stale items (of a request already ended) are recognised by their source and
+    #    dropped; they never count as the current request's.
+    #
+    # So each slice either returns an item of an active lane, or ends a lane, or (closed)
+    # returns; with a finite number of lanes and requests the loop ends.
 
     def _next_item(self, active: list[_Lane]) -> tuple[_Lane, StreamingResult | BaseException]:
         """The next event (or the exception that ended a request) of any active lane."""
@@ -468,12 +526,16 @@ class _StreamCore:
             if lane.pump is None:  # safety net: a direct lane never has company
                 logger.error("! a directly read request has company: moving it to a pump")
                 self._start_pump(lane)
+        started = time.monotonic()
         while True:
             try:
-                lane, source, item = self._handoff.get(timeout=0.25)
+                lane, source, item = self._handoff.get(timeout=_WAIT_SLICE)
             except queue.Empty:
                 if self.closed:
                     return active[0], StreamingError("stream closed")
+                ended = self._ended_lane(active, started)
+                if ended is not None:
+                    return ended
                 continue
             if lane.source is not source:
                 continue  # a late item of a request that has already ended
@@ -481,14 +543,41 @@ class _StreamCore:
                 raise item  # not a stream failure (an APIError, a bug): the caller's to see
             return lane, item
 
+    def _ended_lane(
+        self, active: list[_Lane], started: float
+    ) -> tuple[_Lane, StreamingError] | None:
+        """An active lane whose pump can deliver nothing more (points 4 of the argument
+        above), with the failure that ends its request; None when every lane may still."""
+        now = time.monotonic()
+        for lane in active:
+            pump = lane.pump
+            if pump is not None and not pump.is_alive() and self._handoff.empty():
+                return lane, StreamConnectionError(
+                    "the reader of a request stopped without its end (lost connection)"
+                )
+            limit = self._timeout(lane)
+            if limit is not None and now - max(started, lane.last_item) > limit + _PUMP_MARGIN:
+                return lane, StreamTimeoutError(
+                    f"no event within {limit:g} s (the reader did not report in time)"
+                )
+        return None
+
     def _pump(self, lane: _Lane, source: EventSource) -> None:
         """Pump thread of a parallel stream: read one request's source into the hand-off
         until its summary or the end of the request."""
+        try:
+            self._pump_loop(lane, source)
+        finally:
+            with self._pumps_lock:
+                self._pumps.discard(threading.current_thread())
+
+    def _pump_loop(self, lane: _Lane, source: EventSource) -> None:
         # The pump counts the results it reads itself: the consumer's count lags behind,
         # and once the last result is read the wait for the summary is only the grace.
         unread = lane.pending
-        while not self.closed:
-            timeout = self.summary_timeout if unread <= 0 else self.progress_timeout
+        done = False  # the server said it finished the request
+        while not self.closed and lane.source is source:
+            timeout = self.summary_timeout if unread <= 0 or done else self.progress_timeout
             item: StreamingResult | BaseException
             try:
                 event = source.receive(timeout)
@@ -496,17 +585,18 @@ class _StreamCore:
                 item = exc
             else:
                 item = event
-                if event.event_type == "result":
+                kind = event.event_type
+                if kind == "result":
                     unread -= 1
-            while not self.closed:
+                if kind in ("result", "progress") and server_finished(kind, event.data):
+                    done = True
+            while not self.closed and lane.source is source:
                 try:
-                    self._handoff.put((lane, source, item), timeout=0.25)
+                    self._handoff.put((lane, source, item), timeout=_WAIT_SLICE)
                     break
                 except queue.Full:
                     continue
             if isinstance(item, BaseException) or item.event_type == "summary":
-                return
-            if lane.source is not source:  # the consumer ended this request
                 return
 
     def _handle(
@@ -518,6 +608,8 @@ class _StreamCore:
         plan = lane.plan
         assert plan is not None
         kind = event.event_type
+        if kind in ("result", "progress") and server_finished(kind, event.data):
+            lane.server_done = True
         if kind == "result":
             lane.answered = True
             try:
@@ -580,24 +672,37 @@ class _StreamCore:
             cause.delivered = session.completed
             raise cause
         tracker = lane.tracker
+        resume_now = False
         if lane.progressed:
             tracker.reset()
             lane.progressed = False
+            # Results came since the last failure: the server works, the request was cut
+            # (a drop, a stall, results it dropped). Resume at once; the policy's backoff
+            # paces consecutive failures without progress, and any server-requested wait.
+            resume_now = not isinstance(cause, APIError)
         delay = tracker.next_delay(cause)
         if delay is None:
             if isinstance(cause, (APIError, TLSVerificationError)) and not is_retryable(cause):
                 raise cause  # no retry can fix it: the caller sees the cause itself
-            raise IncompleteStreamError(
-                f"the {self.transport.name} stream could not be completed after "
-                f"{tracker.failures} failed attempt(s); last: {cause}",
+            # Summaries short of results raise the subclass that says so.
+            error = ResultsDroppedError if isinstance(cause, ResultsDroppedError) else (
+                IncompleteStreamError)
+            last = cause.message if isinstance(cause, IncompleteStreamError) else str(cause)
+            # The cause first, plainly: it is what the caller has to act on.
+            raise error(
+                f"{last} (the {self.transport.name} stream gave up after "
+                f"{tracker.failures} attempt(s))",
                 missing=session.missing_urls(),
                 missing_indices=session.missing_indices(),
                 delivered=session.completed,
             ) from cause
         if logger.isEnabledFor(logging.INFO):  # counting the missing URLs walks the whole list
-            logger.info("! %s stream: %s; retrying in %.1f s (failure %d in a row, %d URL(s) "
-                        "without a result)", self.transport.name, cause, delay, tracker.failures,
+            logger.info("! %s stream: %s; retrying %s (failure %d in a row, %d URL(s) "
+                        "without a result)", self.transport.name, cause,
+                        "at once" if resume_now else f"in {delay:.1f} s", tracker.failures,
                         len(session.missing_indices()))
+        if resume_now:
+            return
         if self.retry.sleep is time.sleep:
             self._closed_event.wait(delay)  # close() ends the wait at once
         else:

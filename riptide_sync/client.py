@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from typing import Any, Mapping, Sequence
 
-from ._config import OVERFLOW_POLICIES, ClientConfig
+from ._config import OVERFLOW_POLICIES, ClientConfig, check_api_key, check_duration
 from .exceptions import ConfigError
 from .models import CrawlOptions, CrawlResponse, HealthResponse, coerce_options
 from .protocol.urls import validate_base_url, validate_urls
@@ -84,12 +83,14 @@ class RipTideClient:
             base_url = os.environ.get("RIPTIDE_BASE_URL") or DEFAULT_BASE_URL
         if api_key is None:
             api_key = os.environ.get("RIPTIDE_API_KEY") or None
-        if api_key is not None and not isinstance(api_key, str):
-            raise ConfigError(f"api_key must be a string or None, got {type(api_key).__name__}")
-        _check_duration("timeout", timeout, optional=True)
-        _check_duration("connect_timeout", connect_timeout, optional=False)
-        _check_duration("ping_interval", ping_interval, optional=True)
-        _check_duration("ping_timeout", ping_timeout, optional=True)
+        api_key = check_api_key(api_key)
+        timeout = check_duration("timeout", timeout, optional=True, error=ConfigError)
+        connect_seconds = check_duration(
+            "connect_timeout", connect_timeout, optional=False, error=ConfigError
+        )
+        assert connect_seconds is not None  # not optional
+        ping_interval = check_duration("ping_interval", ping_interval, optional=True, error=ConfigError)
+        ping_timeout = check_duration("ping_timeout", ping_timeout, optional=True, error=ConfigError)
         _check_count("queue_size", queue_size)
         _check_count("max_message_size", max_message_size)
         _check_count("max_urls_per_request", max_urls_per_request)
@@ -110,10 +111,10 @@ class RipTideClient:
         self.config = ClientConfig(
             base_url=validate_base_url(base_url),
             api_key=api_key or None,
-            timeout=None if timeout is None else float(timeout),
-            connect_timeout=float(connect_timeout),
-            ping_interval=None if ping_interval is None else float(ping_interval),
-            ping_timeout=None if ping_timeout is None else float(ping_timeout),
+            timeout=timeout,
+            connect_timeout=connect_seconds,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
             queue_size=queue_size,
             overflow=overflow,  # type: ignore[arg-type]
             max_message_size=max_message_size,
@@ -173,7 +174,7 @@ class RipTideClient:
         policy = self._policy(retry)
         from ._http import crawl_batch
 
-        return policy.retrying()(crawl_batch, self.http, self.config, url_list, wire)
+        return crawl_batch(self.http, self.config, url_list, wire, retry=policy)  # per chunk
 
     def health(self, *, retry: RetryPolicy | int | None = _UNSET) -> HealthResponse:
         """``GET /healthz``. An ``unhealthy`` server (503) is a result, not an exception.
@@ -204,14 +205,6 @@ class RipTideClient:
 
     def __repr__(self) -> str:
         return f"<RipTideClient {self.config.base_url}>"
-
-
-def _check_duration(name: str, value: Any, *, optional: bool) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        expected = "a number of seconds > 0" + (" or None" if optional else "")
-        raise ConfigError(f"{name} must be {expected}, got {value!r}")
 
 
 def _check_count(name: str, value: Any) -> None:

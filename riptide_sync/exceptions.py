@@ -3,8 +3,8 @@
 ::
 
     RipTideError                      root: catch this to catch everything below
-    ├── ConfigError                   bad client configuration (also ValueError)
     ├── ValidationError               bad input, caught before any network I/O (also ValueError)
+    │   └── ConfigError               bad client configuration (base_url, timeout, ...)
     ├── APIError                      the server answered with an error status
     │   ├── AuthenticationError       401 / 403: never retried
     │   ├── NotFoundError             404: wrong route or base_url
@@ -17,8 +17,8 @@
         │   └── KeepaliveTimeoutError the peer stopped sending anything at all
         ├── SlowConsumerError         overflow="error" and the queue was full
         ├── ProtocolViolationError    the server broke the protocol beyond tolerance
-        ├── ResultsDroppedError       a summary came with results the server never sent
         └── IncompleteStreamError     retries exhausted: .missing names the URLs without results
+            └── ResultsDroppedError   ... the last failure: summaries short of results
 
 Foreign exceptions (requests, websocket-client, socket) are translated at one boundary in
 each transport and chained with ``from``, so ``__cause__`` always holds the original.
@@ -53,10 +53,6 @@ class RipTideError(Exception):
     """Base class of every error raised by riptide_sync."""
 
 
-class ConfigError(RipTideError, ValueError):
-    """The client was configured with a bad value (base_url, timeout, queue_size...)."""
-
-
 class ValidationError(RipTideError, ValueError):
     """Bad input to a call, detected before any network I/O.
 
@@ -70,6 +66,11 @@ class ValidationError(RipTideError, ValueError):
         self.message = message
         self.field = field
         self.value = value
+
+
+class ConfigError(ValidationError):
+    """The client was configured with a bad value (base_url, timeout, queue_size...): bad
+    input too, caught before any network I/O."""
 
 
 class APIError(RipTideError):
@@ -193,11 +194,6 @@ class ProtocolViolationError(StreamingError):
     """The server broke the protocol in a way the client cannot tolerate."""
 
 
-class ResultsDroppedError(StreamingError):
-    """A request's summary came while some of its results never did: the server drops
-    results under backpressure (PROTOCOL.md §1.9). Retried by asking for the missing URLs."""
-
-
 class IncompleteStreamError(StreamingError):
     """The stream ended (or retries ran out) before every URL had its result.
 
@@ -225,3 +221,11 @@ class IncompleteStreamError(StreamingError):
         shown = ", ".join(self.missing[:5])
         more = f" and {len(self.missing) - 5} more" if len(self.missing) > 5 else ""
         return f"{self.message}: {len(self.missing)} URL(s) missing ({shown}{more})"
+
+
+class ResultsDroppedError(IncompleteStreamError):
+    """The stream ended incomplete because the server's summaries came short of results:
+    the server drops results under backpressure (PROTOCOL.md §1.9). Raised (with
+    ``.missing``) when the retry policy gives up after such a summary, or at once without
+    retries; the stream asks again for the missing URLs while it may. Also an
+    :class:`IncompleteStreamError`."""

@@ -10,11 +10,12 @@ built per message on the hot path, and typed access (``event.result``) is comput
 from __future__ import annotations
 
 import enum
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from ._config import check_duration
 from .exceptions import ValidationError
 
 __all__ = [
@@ -139,9 +140,9 @@ class CrawlOptions(_Request):
     client uses it to bound how long a stream may go without progress.
     """
 
-    cache_mode: CacheMode | StrictStr | None = None
+    cache_mode: Optional[CacheMode] = None
     concurrency: StrictInt | None = Field(default=None, ge=0)
-    timeout_secs: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    timeout_secs: Optional[float] = None
     """Per-URL time limit in seconds (client side), or None for the server's 30 s."""
     dynamic_wait_for: StrictStr | None = None
     scroll_steps: StrictInt | None = Field(default=None, ge=0)
@@ -158,7 +159,16 @@ class CrawlOptions(_Request):
     @pydantic.field_validator("cache_mode", mode="before")
     @classmethod
     def _known_cache_mode(cls, value: Any) -> Any:
+        # Strict: a typo ("bypas") would be sent and become part of the server's cache key.
         return _match_enum_value(CacheMode, value)
+
+    @pydantic.field_validator("timeout_secs", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        try:
+            return check_duration("timeout_secs", value, optional=True)
+        except ValidationError as exc:  # pydantic names the field; keep one message
+            raise ValueError(exc.message) from None
 
     @pydantic.field_validator("render_mode", mode="before")
     @classmethod

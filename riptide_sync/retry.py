@@ -5,7 +5,7 @@ a ``tenacity.Retrying`` for one call; :func:`is_retryable` is the classification
 HTTP calls and the stream (re)openings use:
 
 - retried: connection failures (refused, reset, dropped mid-stream), timeouts, results
-  the server dropped (a summary short of results),
+  the server dropped (a summary short of results: ``ResultsDroppedError``),
   5xx statuses, 429 and 503 (waiting at least ``Retry-After``, up to ``max_retry_after``);
 - never retried: 401/403 (``AuthenticationError``), other 4xx, bad input
   (``ValidationError``, ``ConfigError``), a slow consumer, and anything not ours.
@@ -14,12 +14,14 @@ HTTP calls and the stream (re)openings use:
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import time
 from typing import Any, Callable
 
 import tenacity
 
+from ._config import check_duration
 from .exceptions import (
     TLSVerificationError,
     APIError,
@@ -71,14 +73,15 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if type(self.max_attempts) is not int or self.max_attempts < 1:
             raise ConfigError(f"max_attempts must be an int >= 1, got {self.max_attempts!r}")
-        for name in ("initial_backoff", "max_backoff", "multiplier", "jitter", "max_retry_after"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
-        if self.total_timeout is not None and (
-            not isinstance(self.total_timeout, (int, float)) or self.total_timeout <= 0
-        ):
-            raise ConfigError(f"total_timeout must be > 0 or None, got {self.total_timeout!r}")
+        for name in ("initial_backoff", "max_backoff", "jitter", "max_retry_after"):
+            check_duration(name, getattr(self, name), optional=False, zero_ok=True, error=ConfigError)
+        check_duration("total_timeout", self.total_timeout, optional=True, error=ConfigError)
+        multiplier = self.multiplier
+        if (isinstance(multiplier, bool) or not isinstance(multiplier, (int, float))
+                or not math.isfinite(multiplier) or multiplier < 0):
+            raise ConfigError(
+                f"multiplier must be a finite number >= 0, got {multiplier!r}", field="multiplier"
+            )
         if not callable(self.sleep):
             raise ConfigError(f"sleep must be callable, got {self.sleep!r}")
 

@@ -12,8 +12,9 @@ import inspect
 import os
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from ._config import check_duration
 from ._stream import CrawlStream, StreamStats, progress_deadline
-from .exceptions import ConfigError, ValidationError
+from .exceptions import APIError, ConfigError, ValidationError
 from .models import CrawlOptions, StreamingResult, coerce_options
 from .protocol.urls import validate_base_url, validate_urls
 from .retry import RetryPolicy, coerce_retry
@@ -170,16 +171,8 @@ class StreamingAPI:
         policy = self._client.retry if retry is _UNSET else coerce_retry(retry)
         if progress_timeout is _UNSET:
             progress_timeout = progress_deadline(crawl_options.timeout_secs if crawl_options else None)
-        elif progress_timeout is not None and (
-            isinstance(progress_timeout, bool)
-            or not isinstance(progress_timeout, (int, float))
-            or progress_timeout <= 0
-        ):
-            raise ValidationError(
-                f"progress_timeout must be a number of seconds > 0 or None, got {progress_timeout!r}",
-                field="progress_timeout",
-                value=progress_timeout,
-            )
+        else:
+            progress_timeout = check_duration("progress_timeout", progress_timeout, optional=True)
         if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
             raise ValidationError(
                 f"checkpoint must be a file path or None, got {checkpoint!r}",
@@ -231,6 +224,14 @@ class StreamingAPI:
             started = time.perf_counter()
             reply = transport.request("ping", self._client.config.timeout)
             latency_ms = (time.perf_counter() - started) * 1000.0
+            if reply.event_type != "pong":  # the server answered with an error
+                return {
+                    "success": False,
+                    "latency_ms": round(latency_ms, 3),
+                    "server_time": None,
+                    "session_id": transport.session_id,
+                    "error": str(_reply_error(reply, "ping")),
+                }
             return {
                 "success": True,
                 "latency_ms": round(latency_ms, 3),
@@ -257,7 +258,8 @@ class StreamingAPI:
 
         Raises:
             StreamConnectionError, StreamTimeoutError, APIError: the server could not be
-                reached, did not answer in time, or refused the handshake.
+                reached, did not answer in time, or refused the handshake; an APIError
+                too when it answered the request with an ``error`` (its type and message).
         """
         url = _ws_url(websocket_url)
         from ._ws import WebSocketTransport
@@ -265,9 +267,23 @@ class StreamingAPI:
         transport = WebSocketTransport(self._client.config, StreamStats(), url=url)
         try:
             reply = transport.request("status", self._client.config.timeout)
+            if reply.event_type != "status":
+                raise _reply_error(reply, "status")
             return dict(reply.data)
         finally:
             transport.close()
+
+
+def _reply_error(reply: StreamingResult, request_type: str) -> APIError:
+    """The APIError of an ``error`` event answering a ping or status request."""
+    data = reply.data
+    message = str(data.get("message") or f"the server answered {request_type!r} with an error")
+    error_type = data.get("error_type")
+    return APIError(
+        f"{request_type}: {message}",
+        error_type=error_type if isinstance(error_type, str) else None,
+        body=dict(data),
+    )
 
 
 def _ws_url(websocket_url: str | None) -> str | None:

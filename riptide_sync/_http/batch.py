@@ -9,6 +9,7 @@ import requests
 from .._config import ClientConfig
 from ..exceptions import ProtocolViolationError
 from ..models import CrawlResponse, CrawlStatistics, GateDecisions, HealthResponse
+from ..retry import RetryPolicy
 from .errors import raise_for_response, translate_errors
 from .session import request_timeout, url_for
 
@@ -25,6 +26,7 @@ def crawl_batch(
     config: ClientConfig,
     urls: Sequence[str],
     options: dict[str, Any] | None,
+    retry: RetryPolicy | None = None,
 ) -> CrawlResponse:
     """Crawl ``urls`` with ``POST /crawl``; results come back in the order of ``urls``.
 
@@ -38,6 +40,8 @@ def crawl_batch(
         config: the client's configuration (base URL, timeouts, URL limit).
         urls: validated absolute URLs.
         options: the wire form of the crawl options, or None (omitted: server defaults).
+        retry: the policy each chunk's request is retried under (a chunk that succeeded is
+            never sent again); None: no retry.
 
     Raises:
         APIError subclasses: a request got an error status (no partial result is returned).
@@ -45,27 +49,40 @@ def crawl_batch(
         StreamConnectionError, StreamTimeoutError: the server could not be reached in time.
     """
     url = url_for(config, "/crawl")
-    responses = []
-    for chunk in _chunks(urls, config.max_urls_per_request):
-        body: dict[str, Any] = {"urls": chunk}
-        if options is not None:
-            body["options"] = options
-        with translate_errors(f"POST {url}"):
-            response = session.post(url, json=body, timeout=request_timeout(config))
-        with response:
-            if response.status_code != 200:
-                raise_for_response(response)
-            try:
-                payload = response.json()
-                responses.append(CrawlResponse.model_validate(payload))
-            except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
-                raise ProtocolViolationError(
-                    f"POST {url} answered 200 with a body that is not a crawl response "
-                    f"({exc}): {response.text[:200]!r}"
-                ) from exc
+    policy = retry if retry is not None else RetryPolicy(max_attempts=1)
+    responses = [
+        policy.retrying()(_crawl_chunk, session, config, url, chunk, options)
+        for chunk in _chunks(urls, config.max_urls_per_request)
+    ]
     if len(responses) == 1:
         return responses[0]
     return merge_responses(responses)
+
+
+def _crawl_chunk(
+    session: requests.Session,
+    config: ClientConfig,
+    url: str,
+    chunk: list[str],
+    options: dict[str, Any] | None,
+) -> CrawlResponse:
+    """One ``POST /crawl`` of one chunk (one attempt)."""
+    body: dict[str, Any] = {"urls": chunk}
+    if options is not None:
+        body["options"] = options
+    with translate_errors(f"POST {url}", url):
+        response = session.post(url, json=body, timeout=request_timeout(config))
+    with response:
+        if response.status_code != 200:
+            raise_for_response(response)
+        try:
+            payload = response.json()
+            return CrawlResponse.model_validate(payload)
+        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            raise ProtocolViolationError(
+                f"POST {url} answered 200 with a body that is not a crawl response "
+                f"({exc}): {response.text[:200]!r}"
+            ) from exc
 
 
 def merge_responses(responses: Sequence[CrawlResponse]) -> CrawlResponse:
@@ -120,7 +137,7 @@ def get_health(session: requests.Session, config: ClientConfig) -> HealthRespons
         ProtocolViolationError: a 200 without a readable health report.
     """
     url = url_for(config, "/healthz")
-    with translate_errors(f"GET {url}"):
+    with translate_errors(f"GET {url}", url):
         response = session.get(url, timeout=request_timeout(config))
     with response:
         if response.status_code in (200, 503):

@@ -35,7 +35,14 @@ from ..exceptions import (
     StreamTimeoutError,
 )
 from ..protocol import errors as protocol_errors
-from ..protocol.errors import MAX_ERROR_BODY, MAX_RETRY_AFTER, parse_retry_after, retry_after_from
+from ..protocol.errors import (
+    MAX_ERROR_BODY,
+    MAX_RETRY_AFTER,
+    parse_retry_after,
+    redact_secret,
+    refused_message,
+    retry_after_from,
+)
 
 __all__ = [
     "MAX_RETRY_AFTER",
@@ -83,15 +90,37 @@ def raise_for_response(response: requests.Response) -> None:
                 body = response.content or b""
     finally:
         response.close()
-    raise api_error(response.status_code, response.headers, body, reason=response.reason)
+    error = api_error(response.status_code, response.headers, body, reason=response.reason)
+    request = getattr(response, "request", None)
+    secret = request.headers.get("X-API-Key") if request is not None else None
+    raise redact_secret(error, secret if isinstance(secret, str) else None)
 
 
-def map_exception(exc: BaseException, action: str) -> StreamingError | None:
+def _refused(exc: BaseException) -> bool:
+    """True when a ConnectionRefusedError is somewhere under ``exc`` (requests wraps it in
+    urllib3's MaxRetryError -> NewConnectionError, chained with ``from``)."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionRefusedError):
+            return True
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return False
+
+
+def map_exception(
+    exc: BaseException, action: str, url: str | None = None
+) -> StreamingError | None:
     """Translate a requests / urllib3 / socket exception; None when it is not one of them.
 
     Most specific first: timeouts (connect and read) before connection errors, because
     requests' ``ConnectTimeout`` is also a ``ConnectionError`` and the builtin
-    ``TimeoutError`` is also an ``OSError``.
+    ``TimeoutError`` is also an ``OSError``. A refused connection to ``url`` says so
+    plainly ("nothing answers at http://host:port (connection refused): ...").
     """
     if isinstance(exc, RipTideError):
         return None
@@ -99,6 +128,9 @@ def map_exception(exc: BaseException, action: str) -> StreamingError | None:
         return TLSVerificationError(f"{action}: TLS certificate verification failed ({exc})")
     if isinstance(exc, requests.exceptions.InvalidSchema) and "socks" in str(exc).lower():
         return StreamConnectionError(f"{action}: a SOCKS proxy needs PySocks; pip install 'riptide-sync[socks]'")
+    if url is not None and isinstance(exc, (requests.exceptions.ConnectionError, OSError)) \
+            and _refused(exc):
+        return StreamConnectionError(refused_message(url))
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return StreamTimeoutError(f"{action}: connect timed out ({exc})")
     if isinstance(
@@ -137,11 +169,12 @@ def _certificate_failure(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def translate_errors(action: str) -> Iterator[None]:
+def translate_errors(action: str, url: str | None = None) -> Iterator[None]:
     """Re-raise foreign I/O exceptions inside the block as ours, chained with ``from``.
 
     Args:
         action: what was being done, for the message (``"POST http://.../crawl"``).
+        url: the URL being reached, named when the connection is refused.
 
     Raises:
         StreamTimeoutError, StreamConnectionError: see :func:`map_exception`. Anything
@@ -150,7 +183,7 @@ def translate_errors(action: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        mapped = map_exception(exc, action)
+        mapped = map_exception(exc, action, url)
         if mapped is None:
             raise
         raise mapped from exc

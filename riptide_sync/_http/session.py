@@ -26,6 +26,7 @@ import requests.utils
 
 from .._config import ClientConfig
 from ..exceptions import ConfigError
+from .wakeable import WakeableAdapter
 
 __all__ = ["make_session", "url_for", "request_timeout", "resolve_verify", "proxy_for", "check_proxy_support"]
 
@@ -131,6 +132,10 @@ def make_session(config: ClientConfig) -> requests.Session:
     check_proxy_support(config.proxy)
     session = _Session()
     session.riptide_config = config
+    # Waits for headers that close() can end and that have an overall deadline (wakeable.py).
+    adapter = WakeableAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     session.headers.update(config.headers)
     session.verify = resolve_verify(config.verify)
     return session

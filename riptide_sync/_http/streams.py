@@ -14,6 +14,10 @@ Timeouts: ``receive(timeout)`` sets the socket timeout to the time left before i
 before every read. A timeout ends the source (urllib3 closes a connection whose read timed
 out), so a timed-out HTTP stream cannot be resumed mid-body: open a new request.
 
+Waiting for headers: ``open_crawl`` waits at most ``timeout`` seconds in all for the
+response headers (not per ``recv()``), and ``close()`` ends that wait at once
+(:mod:`riptide_sync._http.wakeable`).
+
 Closing: ``close()`` may run on any thread. When a reader is blocked in ``receive()``, it
 shuts the socket down (``shutdown(SHUT_RDWR)``), which wakes the read at once; the reader
 then closes the response on its own thread, so a socket is never closed under a running
@@ -39,6 +43,7 @@ from ..protocol.ndjson import NDJSONDecoder, classify_line
 from ..protocol.sse import SSEDecoder, sse_to_event
 from .errors import raise_for_response, translate_errors
 from .session import request_timeout, url_for
+from .wakeable import HeaderWait
 
 __all__ = ["NDJSONTransport", "SSETransport", "HTTPEventSource", "READ_SIZE", "MIN_IDLE_TIMEOUT"]
 
@@ -248,6 +253,7 @@ class _HTTPStreamTransport:
         self.session_id: str | None = None
         """The last request's id (``X-Request-ID`` = the metadata's ``request_id``)."""
         self._sources: set[HTTPEventSource] = set()
+        self._waits: set[HeaderWait] = set()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -270,15 +276,25 @@ class _HTTPStreamTransport:
         if options is not None:
             body["options"] = options
         url = url_for(self.config, self.path)
-        with translate_errors(f"POST {url}"):
-            response = self.session.post(
-                url,
-                json=body,
-                stream=True,
-                timeout=request_timeout(self.config),
-                # §2.2: a compressed body may be held back by the compressor.
-                headers={"Accept": self.accept, "Accept-Encoding": "identity"},
-            )
+        wait = HeaderWait()  # close() ends the wait for headers at once (wakeable.py)
+        with self._lock:
+            self._waits.add(wait)
+        try:
+            with translate_errors(f"POST {url}", url), wait.current():
+                response = self.session.post(
+                    url,
+                    json=body,
+                    stream=True,
+                    timeout=request_timeout(self.config),
+                    # §2.2: a compressed body may be held back by the compressor.
+                    headers={"Accept": self.accept, "Accept-Encoding": "identity"},
+                )
+        finally:
+            with self._lock:
+                self._waits.discard(wait)
+        if wait.cancelled:
+            response.close()  # close() came as the headers did
+            raise StreamConnectionError(f"the {self.name} transport is closed")
         if response.status_code != 200:
             raise_for_response(response)
         request_id = response.headers.get("x-request-id")
@@ -307,6 +323,9 @@ class _HTTPStreamTransport:
         with self._lock:
             self._closed = True
             sources = list(self._sources)
+            waits = list(self._waits)
+        for wait in waits:
+            wait.cancel()  # a request still waiting for its response headers
         for source in sources:
             source.close()
 

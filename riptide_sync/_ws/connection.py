@@ -41,13 +41,16 @@ from .._config import ClientConfig
 from .._http.session import proxy_for, resolve_verify
 from .._stream import StreamStats
 from ..exceptions import (
+    APIError,
     KeepaliveTimeoutError,
     ProtocolViolationError,
     StreamConnectionError,
     StreamingError,
+    StreamTimeoutError,
 )
 from ..models import StreamingResult
 from ..protocol.envelope import InvalidUTF8, decode_frame
+from ..protocol.errors import redact_secret
 from . import errors
 from .frames import CloseCode, FrameError, FrameParser, Opcode, explain_close, sendable_close_code
 from .queue import MessageQueue
@@ -202,17 +205,30 @@ class Connection:
         self._handshaking = ws  # close() from another thread shuts its socket down
         if self._debug:
             logger.debug("> connect %s", self.url)
+        # connect_timeout bounds the whole handshake, not each recv() of it: a server that
+        # dribbles its 101 response byte by byte is cut off at the deadline.
+        expired = threading.Event()
+        deadline = threading.Timer(config.connect_timeout, self._handshake_expired, (ws, expired))
+        deadline.daemon = True
+        deadline.name = "riptide-ws-handshake-deadline"
+        deadline.start()
         try:
-            with errors.translate(url=self.url, during="connecting to"):
-                ws.connect(  # type: ignore[no-untyped-call]
-                    self.url,
-                    header=headers,
-                    timeout=config.connect_timeout,
-                    suppress_origin=True,
-                    redirect_limit=0,
-                    **ws_proxy_options(config, self.url),
-                )
-        except BaseException:
+            try:
+                with errors.translate(url=self.url, during="connecting to"):
+                    ws.connect(  # type: ignore[no-untyped-call]
+                        self.url,
+                        header=headers,
+                        timeout=config.connect_timeout,
+                        suppress_origin=True,
+                        redirect_limit=0,
+                        **ws_proxy_options(config, self.url),
+                    )
+            finally:
+                deadline.cancel()
+                deadline.join(1.0)  # no timer thread outlives the handshake
+            if expired.is_set():  # the deadline came as the handshake ended: too late
+                raise StreamTimeoutError("the handshake ended at its deadline")
+        except BaseException as exc:
             self._handshaking = None
             ws.shutdown()  # type: ignore[no-untyped-call]
             self.state = State.CLOSED
@@ -220,6 +236,13 @@ class Connection:
                 logger.debug("! connect %s failed", self.url, exc_info=True)
             if self._closing:
                 raise StreamConnectionError("stream closed") from None
+            if isinstance(exc, APIError):  # a refused handshake may echo the key
+                redact_secret(exc, config.api_key)
+            if expired.is_set() and not isinstance(exc, APIError):
+                raise StreamTimeoutError(
+                    f"no WebSocket handshake with {self.url} within connect_timeout="
+                    f"{config.connect_timeout:g} s"
+                ) from exc
             raise
         self._handshaking = None
         extensions = (ws.getheaders() or {}).get("sec-websocket-extensions")
@@ -258,6 +281,17 @@ class Connection:
         if first.event_type != "welcome":
             # Tolerant: a server without a welcome still works; keep the event.
             self._pushback.append(first)
+
+    @staticmethod
+    def _handshake_expired(ws: websocket.WebSocket, expired: threading.Event) -> None:
+        """Timer thread: the handshake's deadline passed; wake its blocked read."""
+        expired.set()
+        sock = ws.sock
+        if sock is not None:  # None: still in the TCP connect, bounded by its own timeout
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _note_welcome(self, event: StreamingResult) -> None:
         """Keep the connection's welcome and session id (the first welcome only)."""
@@ -572,6 +606,15 @@ class Connection:
             logger.debug("> %.200s", text)
         with errors.translate(url=self.url, during="sending to"):
             ws.send(text)
+
+    def reader_stopped(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the reader thread to end; True once it has (its
+        end, error included, is then queued for :meth:`receive`)."""
+        reader = self._reader
+        if reader is None or reader is threading.current_thread():
+            return False
+        reader.join(timeout)
+        return not reader.is_alive()
 
     @property
     def healthy(self) -> bool:

@@ -34,7 +34,7 @@ from ..exceptions import (
     StreamingError,
     StreamTimeoutError,
 )
-from ..protocol.errors import api_error
+from ..protocol.errors import api_error, refused_message
 from .frames import CloseCode, FrameError, explain_close
 
 __all__ = ["map_exception", "translate", "status_error"]
@@ -71,7 +71,7 @@ def map_exception(exc: BaseException, *, url: str, during: str) -> RipTideError:
     if isinstance(exc, (websocket.WebSocketAddressException, socket.gaierror)):
         return StreamConnectionError(f"cannot resolve the host of {url}: {_reason(exc)}")
     if isinstance(exc, ConnectionRefusedError):
-        return StreamConnectionError(f"connection refused by {url}")
+        return StreamConnectionError(refused_message(url))
     if isinstance(exc, ssl.SSLCertVerificationError):
         return TLSVerificationError(f"TLS certificate verification failed {during} {url}: {_reason(exc)}")
     if isinstance(exc, (ssl.SSLError, ssl.CertificateError)):

@@ -2,8 +2,16 @@
 
 The reader thread calls :meth:`MessageQueue.put_batch` once per ``recv()`` with every
 message that chunk completed (one lock round trip per batch, not per message) and
-:meth:`MessageQueue.finish` once when it stops. The consumer calls :meth:`get`, which
-pops without the lock while messages are waiting and only takes the lock to sleep.
+:meth:`MessageQueue.finish` once when it stops. The consumer calls :meth:`get`.
+
+Who may touch the deque without the lock: under ``spill``, ``block`` and ``error`` only the
+producer adds (at the right end, under the lock) and only the consumer removes (at the left
+end), and ``deque.append``/``popleft`` are atomic, so ``get()`` pops without the lock while
+messages are waiting and only takes it to sleep. Under ``drop_oldest``/``drop_newest`` the
+producer also removes, from the middle (it evicts a droppable message by position), so
+there every removal, the consumer's included, holds the lock: a lock-free ``popleft``
+between the producer's scan and its ``del`` would shift the positions (deleting the wrong
+message, possibly a summary) or abort the scan ("deque mutated during iteration").
 
 At most ``maxsize`` messages are held in memory. When a batch does not fit, the overflow
 policy decides (DESIGN.md §4):
@@ -13,8 +21,10 @@ policy decides (DESIGN.md §4):
     (4-byte big-endian length, then the raw frame payload) and read back, in order,
     after the in-memory messages: while the file holds unread records every new message
     goes to the file too, so order is kept. When the consumer has read the file empty,
-    it is truncated to zero. The file is deleted by :meth:`close`. Nothing is lost;
-    memory stays bounded (the disk does not).
+    it is truncated to zero. The file is unlinked as soon as it is created (only its
+    descriptor is kept), so nothing is left in the temp dir even by a killed process;
+    :meth:`close` closes the descriptor. Nothing is lost; memory stays bounded (the disk
+    does not).
 ``block``
     ``put_batch`` waits for room. The reader thread then stops reading, so TCP pushes
     back on the server -- but it also cannot answer the server's pings or notice a dead
@@ -126,9 +136,12 @@ class MessageQueue:
         """The producer will put nothing more."""
         self._terminal: BaseException | None = None
         """Raised by get() once the queued messages are consumed (None: normal end)."""
+        self._locked_get = overflow in ("drop_oldest", "drop_newest")
+        """The producer removes messages too: get() must hold the lock (module docstring)."""
         self._spill_fd: int | None = None
         self.spill_path: str | None = None
-        """Path of the spill file while it exists, else None."""
+        """The name the spill file had when it was created (already unlinked: for logs),
+        or None before the first spill and after close()."""
         self._spill_count = 0
         """Records in the spill file not read yet."""
         self._spill_read = 0
@@ -233,7 +246,13 @@ class MessageQueue:
         if not items:
             return
         if self._spill_fd is None:
-            self._spill_fd, self.spill_path = tempfile.mkstemp(prefix="riptide-spill-")
+            fd, path = tempfile.mkstemp(prefix="riptide-spill-")
+            try:
+                os.unlink(path)  # the descriptor keeps the data; nothing outlives us
+            except BaseException:
+                os.close(fd)
+                raise
+            self._spill_fd, self.spill_path = fd, path
         parts = []
         for item in items:
             # Decoded on the reader thread: store the wire form again (slow path).
@@ -291,16 +310,13 @@ class MessageQueue:
             The producer's error (``finish(error)``), once the queue is empty.
         """
         mem = self._mem
-        if mem and not self._closed:
-            try:
-                item = mem.popleft()
-            except IndexError:  # drop_oldest emptied it meanwhile
-                pass
-            else:
-                if self._producer_waiting:
-                    with self._cond:
-                        self._cond.notify()
-                return item
+        if mem and not self._closed and not self._locked_get:
+            # Lock-free: under these policies only this thread removes (module docstring).
+            item = mem.popleft()
+            if self._producer_waiting:
+                with self._cond:
+                    self._cond.notify()
+            return item
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
@@ -372,7 +388,7 @@ class MessageQueue:
     # --- either side ---------------------------------------------------------------------
 
     def close(self) -> None:
-        """Wake and refuse both sides, drop the queued messages, delete the spill file.
+        """Wake and refuse both sides, drop the queued messages, free the spill file.
 
         Idempotent; any thread. A consumer blocked in :meth:`get` raises
         ``StreamConnectionError("stream closed")``.
@@ -381,21 +397,21 @@ class MessageQueue:
             self._closed = True
             self._mem.clear()
             self._spill_count = 0
-            fd, path = self._spill_fd, self.spill_path
+            fd = self._spill_fd
             self._spill_fd = self.spill_path = None
             self._cond.notify_all()
         if fd is not None:
-            os.close(fd)
-        if path is not None:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+            os.close(fd)  # the file was unlinked when created: this frees it
 
     @property
     def closed(self) -> bool:
         """True once :meth:`close` was called."""
         return self._closed
+
+    @property
+    def spilling(self) -> bool:
+        """True while a spill file is open (it has no name in the file system)."""
+        return self._spill_fd is not None
 
     def __len__(self) -> int:
         """Messages waiting, in memory and in the spill file."""

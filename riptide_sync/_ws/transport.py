@@ -38,6 +38,9 @@ logger = logging.getLogger("riptide_sync.ws")
 
 _REPLY_TYPES = {"ping": "pong", "status": "status"}
 
+_READER_STOP_WAIT = 1.0
+"""Seconds a failed send waits for the reader to report why the connection ended."""
+
 # Error types that answer a crawl request itself: no metadata or summary follows them
 # (PROTOCOL.md §1.4).
 _ENDING_ERRORS = frozenset({"validation_error", "unknown_request", "feature_disabled"})
@@ -119,12 +122,17 @@ class CrawlSource:
     def close(self) -> None:
         """Abandon this request: close its connection (a crawl cannot be cancelled on
         the server, and its late events must not mix with the next request's). The
-        transport stays usable: the next ``open_crawl`` reconnects. Idempotent; a no-op
-        once the request ended with its summary (or the error answering it)."""
-        if self.finished:
-            return
-        if self._transport._active is self:
-            self._transport._active = None
+        transport stays usable: the next ``open_crawl`` reconnects. Idempotent.
+
+        Also after the request's summary: the driver abandons a request whose summary
+        came short of results, and such a connection is not trusted with the next
+        request (the missing results may still arrive late). Only a connection already
+        carrying a newer request is left alone."""
+        transport = self._transport
+        if self.finished and transport._active is not self:
+            return  # a newer crawl runs on this connection (or it was replaced)
+        if transport._active is self:
+            transport._active = None
         # Mid-crawl the server reads nothing until its summary: no Close echo will come.
         self._connection.close(await_echo=False)
 
@@ -215,7 +223,16 @@ class WebSocketTransport:
             connection.welcome_delivered = True
         source = CrawlSource(self, connection, welcome, awaiting_welcome=new)
         self._active = source
-        connection.send_text(encode_crawl(urls, options))
+        try:
+            connection.send_text(encode_crawl(urls, options))
+        except StreamConnectionError:
+            # The send found the connection gone. When the reader ended it (a protocol
+            # violation in the first frame, the server's Close...), its account is the
+            # true cause, and it is queued for the consumer: return the source, whose
+            # receive() gives the queued events and then the reader's error. Only a
+            # reader still running (the send itself failed) makes this the failure.
+            if not connection.reader_stopped(_READER_STOP_WAIT):
+                raise
         return source
 
     def request(self, request_type: str, timeout: float | None = None) -> StreamingResult:

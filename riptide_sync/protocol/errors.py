@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import html
 import http.client
 import json
 import math
+import re
+import urllib.parse
 from typing import Any, Mapping
 
 from ..exceptions import (
@@ -40,6 +43,9 @@ __all__ = [
     "parse_retry_after",
     "retry_after_from",
     "api_error",
+    "refused_message",
+    "foreign_excerpt",
+    "redact_secret",
 ]
 
 MAX_RETRY_AFTER = 3600.0
@@ -49,7 +55,29 @@ lower ceiling (``RetryPolicy.max_retry_after``); this one only keeps absurd valu
 MAX_ERROR_BODY = 64 * 1024
 """Bytes of an error response body read and kept, at most."""
 
-_MESSAGE_EXCERPT = 500
+_FOREIGN_EXCERPT = 120
+"""Characters of a body that is not a RipTide error (an HTML 404 page...) kept in the
+message; the whole body stays in ``APIError.body``."""
+
+
+def refused_message(url: str) -> str:
+    """The message of a refused connection: plain, naming where nothing answers."""
+    parts = urllib.parse.urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else url
+    return f"nothing answers at {origin} (connection refused): is the server running?"
+
+
+def foreign_excerpt(text: str) -> str:
+    """A short, one-line excerpt of a body that is not a RipTide error: an HTML page's
+    title (else its text without tags), whitespace collapsed, at most 120 characters."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title is not None and title.group(1).strip():
+        text = title.group(1)
+    elif "<" in text:
+        text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.IGNORECASE | re.DOTALL)
+        text = re.sub(r"<[^>]*>", " ", text)
+    text = " ".join(html.unescape(text).split())
+    return text if len(text) <= _FOREIGN_EXCERPT else text[: _FOREIGN_EXCERPT - 3] + "..."
 
 
 def parse_retry_after(value: str | None, *, now: datetime.datetime) -> float | None:
@@ -137,7 +165,7 @@ def _decode_body(body: bytes, content_type: str) -> tuple[Any, str | None, str |
             error_type, message = error_fields(obj)
             if error_type is not None or message is not None:
                 return obj, error_type, message
-        return text, None, text[:_MESSAGE_EXCERPT]
+        return text, None, foreign_excerpt(text)
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError):
@@ -148,11 +176,11 @@ def _decode_body(body: bytes, content_type: str) -> tuple[Any, str | None, str |
         except (ValueError, RecursionError):
             obj = None
         if not isinstance(obj, dict):
-            return text, None, text[:_MESSAGE_EXCERPT]
+            return text, None, foreign_excerpt(text)
     if isinstance(obj, dict):
         error_type, message = error_fields(obj)
         return obj, error_type, message
-    return obj, None, text[:_MESSAGE_EXCERPT]
+    return obj, None, foreign_excerpt(text)
 
 
 def api_error(
@@ -197,3 +225,23 @@ def api_error(
     if status_code >= 500:
         return ServerError(message, **kwargs)
     return APIError(message, **kwargs)
+
+
+def _redacted(value: Any, secret: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, dict):
+        return {key: _redacted(item, secret) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, secret) for item in value]
+    return value
+
+
+def redact_secret(error: APIError, secret: str | None) -> APIError:
+    """``error`` with every occurrence of ``secret`` (the API key) in its message and body
+    replaced by ``***``: a server may echo the key it refused. Returns the same object."""
+    if secret:
+        error.message = error.message.replace(secret, "***")
+        error.args = tuple(_redacted(arg, secret) for arg in error.args)
+        error.body = _redacted(error.body, secret)
+    return error

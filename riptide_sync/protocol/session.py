@@ -24,7 +24,31 @@ import dataclasses
 import heapq
 from typing import Any, Mapping, Sequence
 
-__all__ = ["RequestPlan", "CrawlSession", "ResultRejected"]
+__all__ = ["RequestPlan", "CrawlSession", "ResultRejected", "server_finished"]
+
+
+def server_finished(kind: str, data: Mapping[str, Any]) -> bool:
+    """True when an event says the server has finished every URL of its request: a
+    ``result`` whose ``progress`` has ``completed >= total`` (the server's own counts for
+    the request, this result included, §1.6), or a progress event saying the same
+    (``completed``/``total``, ``items_completed``/``items_total``, 100 percent).
+
+    The summary is then due at once, even when some results never came (the server
+    dropped them): a driver need only wait the summary grace, not the progress deadline.
+    """
+    if kind == "result":
+        progress = data.get("progress")
+        if not isinstance(progress, Mapping):
+            return False
+        data = progress
+    elif kind != "progress":
+        return False
+    for done_key, total_key in (("completed", "total"), ("items_completed", "items_total")):
+        done, total = data.get(done_key), data.get(total_key)
+        if type(done) is int and type(total) is int and total > 0:
+            return done >= total
+    percent = data.get("progress_percentage")
+    return isinstance(percent, (int, float)) and not isinstance(percent, bool) and percent >= 100
 
 
 class ResultRejected(ValueError):
@@ -231,12 +255,12 @@ class CrawlSession:
 
     def rewrite_progress(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """A ``progress`` event (NDJSON progress line, SSE progress/status) recounted over
-        the whole list; fields this event does not have are not added."""
+        the whole list. Every progress event carries ``completed`` and ``total`` (an SSE
+        ``status`` or an NDJSON progress line names them differently); the server's other
+        fields are kept, recounted when they are counts."""
         mapped = dict(data)
-        if "completed" in mapped:
-            mapped["completed"] = self.completed
-        if "total" in mapped:
-            mapped["total"] = self.total
+        mapped["completed"] = self.completed
+        mapped["total"] = self.total
         if "success_rate" in mapped:
             mapped["success_rate"] = self.successful / self.completed if self.completed else 0.0
         if "items_completed" in mapped:

@@ -14,7 +14,8 @@ Event names (§3) map as follows: ``metadata``, ``result`` and ``error`` keep th
 ``progress`` and ``status`` both become ``progress`` (their ``data`` keys tell them apart:
 ``status`` carries ``phase``/``items_processed``, ``progress`` carries
 ``completed``/``total``), ``complete`` becomes ``summary``. ``data`` is the JSON object as
-sent; nothing is added to it. Unknown names pass through unchanged.
+sent; nothing is added to it here (the stream driver gives every ``progress`` its
+``completed`` and ``total`` over the caller's list). Unknown names pass through unchanged.
 """
 
 from __future__ import annotations

@@ -139,10 +139,10 @@ API_ERROR_400 = {
          ServerError, "a", "first"),
         (500, "application/json", '{"error":"Failed to initiate stream: no"}', ServerError,
          None, "Failed to initiate stream: no"),
-        (502, "text/html", "<html>Bad gateway</html>", ServerError, None,
-         "<html>Bad gateway</html>"),
+        # A foreign body becomes a short one-line excerpt, tags stripped (issue 12).
+        (502, "text/html", "<html>Bad gateway</html>", ServerError, None, "Bad gateway"),
         (500, "text/event-stream", "event: error\ndata: not json\n\n", ServerError, None,
-         "event: error\ndata: not json"),
+         "event: error data: not json"),
         (418, "application/json", "[1, 2]", APIError, None, "[1, 2]"),
         (400, "application/json", '{"unexpected": true}', APIError, None, "Bad Request"),
     ],

@@ -32,10 +32,27 @@ def test_cache_mode_none_means_bypass_on_the_wire():
     assert CrawlOptions(cache_mode=CacheMode.NONE).to_wire() == {"cache_mode": "bypass"}
 
 
-def test_crawl_options_free_form_cache_mode_string():
-    """The server takes any cache_mode string; known ones become the enum."""
+def test_crawl_options_cache_mode_is_one_of_the_enum():
+    """Known modes in any case become the enum; anything else is refused, naming the
+    field (issue 12: "bypas" was sent, and the server cached under riptide:v1:bypas:)."""
     assert CrawlOptions(cache_mode="bypass").cache_mode is CacheMode.BYPASS
-    assert CrawlOptions(cache_mode="custom").to_wire() == {"cache_mode": "custom"}
+    assert CrawlOptions(cache_mode="Read_Write").cache_mode is CacheMode.READ_WRITE
+    for bad in ("bypas", "custom", 1, True):
+        with pytest.raises(ValidationError) as info:
+            CrawlOptions(cache_mode=bad)
+        assert info.value.field == "options.cache_mode"
+        assert repr(bad) in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["30", True, float("nan"), float("inf"), -1, 0, b"30"])
+def test_crawl_options_timeout_secs_is_a_strict_duration(bad):
+    """timeout_secs="30" was accepted as 30.0 (issue 12); now every non-number, NaN,
+    infinity, bool or non-positive value is refused, naming the field and the value."""
+    with pytest.raises(ValidationError) as info:
+        CrawlOptions(timeout_secs=bad)
+    assert info.value.field == "options.timeout_secs"
+    assert repr(bad) in str(info.value)
+    assert CrawlOptions(timeout_secs=2).timeout_secs == 2.0
 
 
 def test_crawl_options_pascal_case_enums_any_case():
@@ -53,7 +70,7 @@ def test_crawl_options_pascal_case_enums_any_case():
         ({"concurrency": "5"}, "options.concurrency", "valid integer"),
         ({"concurrency": -1}, "options.concurrency", "greater than or equal to 0"),
         ({"concurrency": True}, "options.concurrency", "valid integer"),
-        ({"timeout_secs": 0}, "options.timeout_secs", "greater than 0"),
+        ({"timeout_secs": 0}, "options.timeout_secs", "> 0"),
         ({"render_mode": "weird"}, "options.render_mode", "'Static'"),
         ({"use_spider": "yes"}, "options.use_spider", "valid boolean"),
         ({"chunking_config": {"chunking_mode": "fixed"}}, "options.chunking_config.chunk_size", "required"),

@@ -132,7 +132,8 @@ def test_session_summary_without_server_summary():
 
 
 def test_session_metadata_and_progress_events_recounted():
-    """Metadata covers the whole list; progress lines are recounted without adding fields."""
+    """Metadata covers the whole list; progress lines are recounted, and every one carries
+    `completed` and `total` (issue 12: an SSE status had neither)."""
     session = CrawlSession([f"u{i}" for i in range(20)], max_per_request=10)
     assert session.metadata({"total_urls": 10, "stream_type": "crawl"})["total_urls"] == 20
     plan = session.next_request()
@@ -142,7 +143,7 @@ def test_session_metadata_and_progress_events_recounted():
               "progress_percentage": 50.0}
     assert session.rewrite_progress(ndjson) == {
         "operation_id": "crawl_stream", "items_completed": 5, "items_total": 20,
-        "progress_percentage": 25.0,
+        "progress_percentage": 25.0, "completed": 5, "total": 20,
     }
     sse_status = {"items_processed": 5, "items_remaining": 5, "phase": "processing"}
     assert session.rewrite_progress(sse_status)["items_remaining"] == 15

@@ -356,7 +356,7 @@ def test_resume_after_drop_requests_only_missing():
     assert kinds.count("welcome") == 1 and kinds.count("metadata") == 1
     assert kinds[-1] == "summary" and kinds.count("summary") == 1
     assert events[-1].data["total_urls"] == 5 and events[-1].data["successful"] == 5
-    assert sleeps == [0.1]
+    assert sleeps == []  # results came before the drop: resumed at once
     assert stream.stats.reconnects == 1 and stream.stats.resumed_urls == 3
     assert transport.sources_closed >= 1
 
@@ -461,7 +461,8 @@ def test_retries_exhausted_raise_incomplete_with_missing_and_cause():
     assert info.value.missing == ["b", "c"] and info.value.missing_indices == [1, 2]
     assert info.value.delivered == 1
     assert isinstance(info.value.__cause__, StreamConnectionError)
-    assert len(transport.requests) == 3 and sleeps == [0.1, 0.2]
+    # The first attempt made progress (resumed at once); then the streak backs off.
+    assert len(transport.requests) == 3 and sleeps == [0.2]
     assert transport.closed.is_set()
 
 
@@ -485,9 +486,10 @@ def test_no_retry_policy_fails_on_first_drop():
 
 def test_close_during_backoff_returns_promptly():
     """close() from another thread ends a long backoff wait at once."""
-    transport = ScriptedTransport(partial([0]), whole(["a", "b"]))
+    # No progress on the failing attempt (no result), so the backoff applies.
+    transport = ScriptedTransport(partial([]), whole(["a", "b"]))
     stream = make(transport, ["a", "b"], retry=RetryPolicy(initial_backoff=30.0, jitter=0.0))
-    assert [next(stream).event_type for _ in range(3)] == ["welcome", "metadata", "result"]
+    assert [next(stream).event_type for _ in range(2)] == ["welcome", "metadata"]
     timer = threading.Timer(0.1, stream.close)
     timer.start()
     started = time.monotonic()
@@ -583,7 +585,7 @@ def test_parallel_lane_drop_resumes_only_its_missing_urls():
     assert len(shared.requests) == 3 and len(shared.requests[2]) == 90
     assert shared.requests[2] == urls[10:100]
     assert stream.stats.reconnects == 1 and stream.stats.resumed_urls == 90
-    assert len(sleeps) == 1
+    assert sleeps == []  # the lane delivered 10 results before it dropped
     assert pumps_left() == []
 
 
@@ -618,3 +620,115 @@ def test_slow_consumer_error_reaches_caller_as_itself():
     with pytest.raises(SlowConsumerError) as info:
         list(make(ScriptedTransport(script), ["a", "b"], retry=policy([])))
     assert info.value.missing == ["b"] and info.value.delivered == 1
+
+
+# --- the hand-off cannot wait for nothing (issue 12) --------------------------------------
+
+
+def test_parallel_pumps_do_not_accumulate():
+    """Finished pump threads are forgotten: a long parallel stream holds at most one pump
+    per lane, not one dead Thread per chunk. Failed before: _pumps kept every pump ever
+    started (801 after 80,000 results)."""
+    urls = [f"u{i}" for i in range(120)]
+    shared = SharedScripts(*[whole(urls, welcome=False) for _ in range(120)])
+    stream = CrawlStream(shared.make, urls, None, stats=StreamStats(), parallel=2,
+                         max_urls_per_request=1, progress_timeout=5.0)
+    seen = 0
+    most = 0
+    for event in stream:
+        if event.event_type == "result":
+            seen += 1
+            if seen > 10:
+                most = max(most, len(stream._core._pumps))
+    assert seen == 120
+    assert most <= 3
+    assert pumps_left() == []
+
+
+def test_parallel_pump_stuck_past_its_deadline_is_ended_by_the_consumer():
+    """A transport whose receive() ignores its timeout (stuck in a blocking call) cannot
+    hold the consumer in the hand-off for ever: past the lane's deadline plus a margin the
+    consumer ends that request itself, and the retry resumes it. Failed before: the
+    consumer waited in the hand-off with no deadline of its own (the stream hung)."""
+    urls = [f"u{i}" for i in range(4)]
+    # Lane 1's first request delivers one result, then its source blocks for ever.
+    shared = SharedScripts(whole(urls, welcome=False), partial([0], welcome=False),
+                           whole(urls, welcome=False), block_at_end=True)
+    stream = CrawlStream(shared.make, urls, None, stats=StreamStats(), parallel=2,
+                         max_urls_per_request=2, progress_timeout=0.2, retry=policy([]))
+    box: list = []
+
+    def consume():
+        try:
+            box.append(list(stream))
+        except BaseException as exc:  # noqa: BLE001
+            box.append(exc)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(15)
+    stuck = thread.is_alive()
+    stream.close()
+    assert not stuck, "the consumer waited in the hand-off for a stuck pump"
+    events = box[0]
+    assert sorted(result_indices(events)) == [0, 1, 2, 3]
+    assert time.monotonic() - started < 12
+    assert shared.requests[2] == ["u3"]
+
+
+def test_failure_after_progress_resumes_at_once_without_backoff():
+    """Recovery time: a request cut after delivering results is resumed at once; the
+    policy's backoff paces consecutive failures without progress. Failed before: every
+    drop slept the initial backoff (0.5-0.75 s each; 13 s of a 2,000-URL faulty crawl)."""
+    urls = [f"u{i}" for i in range(6)]
+    sleeps = []
+    transport = ScriptedTransport(partial([0]), partial([0], welcome=False), partial([], welcome=False),
+                                  whole(urls, welcome=False))
+    events = list(make(transport, urls, retry=policy(sleeps, max_attempts=3)))
+    assert sorted(result_indices(events)) == list(range(6))
+    assert sleeps == [0.2]  # only the failure that came without progress waited
+
+
+def test_summary_due_when_the_server_says_it_finished():
+    """A result whose server progress says completed == total: the summary is due now, so
+    a lost summary costs the summary grace even when a result was dropped (pending > 0).
+    Failed before: the whole progress deadline."""
+    urls = ["a", "b", "c"]
+
+    def script(sent):
+        events = [ev("metadata", total_urls=len(sent))]
+        # "b" was dropped by the server; the last result it sent says 3 of 3.
+        events.append(ev("result", index=0, result={"url": sent[0]},
+                         progress={"completed": 1, "total": 3}))
+        events.append(ev("result", index=2, result={"url": sent[2]},
+                         progress={"completed": 3, "total": 3}))
+        return events
+
+    class DeadlineTransport(ScriptedTransport):
+        def open_crawl(self, urls, options):
+            source = super().open_crawl(urls, options)
+            inner = source.receive
+
+            waits = self.waits
+
+            class Source:
+                def receive(self, timeout):
+                    try:
+                        return inner(timeout)
+                    except StreamConnectionError:
+                        waits.append(timeout)
+                        raise StreamTimeoutError(f"no event within {timeout:g} s") from None
+
+                def close(self):
+                    pass
+
+            return Source()
+
+    transport = DeadlineTransport(script, whole(urls, welcome=False))
+    transport.waits = []
+    stream = make(transport, urls, retry=policy([]), progress_timeout=60.0)
+    events = list(stream)
+    assert sorted(result_indices(events)) == [0, 1, 2]
+    assert transport.requests[1] == ["b"]
+    assert transport.waits == [5.0]  # the summary grace, not the 60 s progress deadline

@@ -476,15 +476,17 @@ def test_overflow_spill_keeps_order_and_bounds_memory(make_peer, open_transport)
     while transport.stats.messages < n + 3 and time.monotonic() < deadline:
         time.sleep(10 * MS)  # the consumer is stalled until everything has arrived
     queue = transport.connection.queue
-    spill_path = queue.spill_path
-    assert spill_path is not None and os.path.exists(spill_path)
+    spill_fd = queue._spill_fd
+    assert queue.spilling and not os.path.exists(queue.spill_path)  # unlinked when opened
     events += drain(source)
     assert [e.data["index"] for e in events if e.event_type == "result"] == list(range(n))
     assert events[-1].event_type == "summary"
     assert transport.stats.spilled > 0
     assert transport.stats.queue_high_water <= 50
     transport.close()
-    assert not os.path.exists(spill_path)
+    assert not queue.spilling
+    with pytest.raises(OSError):
+        os.fstat(spill_fd)  # the descriptor (the file's last reference) is closed
 
 
 # Results of ~4 KB: one 256 KiB read carries at most ~64 of them, so a flood of 500 takes

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import sys
+import tempfile
 import threading
 import time
 
@@ -13,6 +16,7 @@ from riptide_sync._stream import StreamStats
 from riptide_sync._ws.queue import MessageQueue
 from riptide_sync.exceptions import SlowConsumerError, StreamConnectionError, StreamTimeoutError
 from riptide_sync.models import StreamingResult
+from riptide_sync.protocol.envelope import decode_message
 
 UNIT = float(os.environ.get("RIPTIDE_TEST_TIME_UNIT", "1.0"))
 
@@ -23,6 +27,15 @@ def raw(i: int, kind: str = "result", pad: int = 0) -> bytes:
 
 def event(i: int, kind: str = "result") -> StreamingResult:
     return StreamingResult(kind, {"index": i})
+
+
+@pytest.fixture(autouse=True)
+def private_tempdir(tmp_path, monkeypatch):
+    """Every spill file of this module goes to a directory of its own, which must be
+    empty at the end of each test: no test (and no queue) leaves a file behind."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    yield
+    assert glob.glob(os.path.join(str(tmp_path), "riptide-spill-*")) == []
 
 
 def test_queue_spill_round_trips_in_order_across_refills() -> None:
@@ -61,20 +74,80 @@ def test_queue_spill_interleaved_with_consumer_keeps_order() -> None:
     assert stats.queue_high_water <= 5
 
 
-def test_queue_spill_file_truncated_when_read_and_removed_on_close() -> None:
-    """The spill file is reused once read empty, and deleted by close()."""
+def test_queue_spill_file_truncated_when_read_and_freed_on_close() -> None:
+    """The spill file is reused once read empty, and its descriptor closed by close()."""
     queue = MessageQueue(2, "spill", StreamStats())
     queue.put_batch([raw(i) for i in range(10)])
-    path = queue.spill_path
-    assert path is not None and os.path.getsize(path) > 0
+    fd = queue._spill_fd
+    assert fd is not None and os.fstat(fd).st_size > 0
     for _ in range(10):
         queue.get(0)
-    assert os.path.getsize(path) == 0
+    assert os.fstat(fd).st_size == 0
     queue.put_batch([raw(i) for i in range(10)])
     queue.close()
-    assert not os.path.exists(path)
+    assert not queue.spilling
+    with pytest.raises(OSError):
+        os.fstat(fd)
     with pytest.raises(StreamConnectionError, match="stream closed"):
         queue.get(0)
+
+
+def test_queue_spill_file_has_no_name_while_open(tmp_path) -> None:
+    """The spill file is unlinked as soon as it is open: a process killed mid-stream
+    (no close()) leaves nothing in the temp dir. Failed before: the file stayed until
+    close()."""
+    queue = MessageQueue(2, "spill", StreamStats())
+    queue.put_batch([raw(i) for i in range(10)])
+    assert queue.spilling and queue.spill_path is not None
+    assert not os.path.exists(queue.spill_path)
+    assert glob.glob(os.path.join(str(tmp_path), "riptide-spill-*")) == []
+    assert [json.loads(queue.get(0))["data"]["index"] for _ in range(10)] == list(range(10))
+    queue.close()
+
+
+@pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
+def test_queue_drop_policies_race_free_under_tiny_switch_interval(policy: str) -> None:
+    """Producer and consumer at full speed, a queue of 8, a thread switch every 10 us:
+    no "deque mutated during iteration", no summary ever evicted, results in order,
+    every message either delivered or counted as dropped. Failed before: get() popped
+    without the lock while the producer deleted by position (3 of 10 runs raised)."""
+    n, every = 100_000, 1000
+    stats = StreamStats()
+    queue = MessageQueue(8, policy, stats)
+    sent = []
+    for i in range(n):  # raw payloads: the producer decodes them while it scans (slower)
+        kind = "summary" if i % every == every - 1 else "result"
+        sent.append(json.dumps({"message_type": kind, "data": {"i": i}}).encode())
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for start in range(0, n, 3):
+                queue.put_batch(sent[start : start + 3])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            queue.finish()
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        thread = threading.Thread(target=produce)
+        thread.start()
+        got = []
+        with pytest.raises(StreamConnectionError, match="ended"):
+            while True:
+                got.append(decode_message(queue.get(10 * UNIT)))
+        thread.join(10)
+    finally:
+        sys.setswitchinterval(old)
+        queue.close()
+    assert errors == []
+    indices = [e.data["i"] for e in got]
+    assert indices == sorted(indices) and len(set(indices)) == len(indices)
+    summaries = [e.data["i"] for e in got if e.event_type == "summary"]
+    assert summaries == [i for i in range(n) if i % every == every - 1]
+    assert len(got) + stats.dropped == n
 
 
 def test_queue_drop_newest_never_drops_protocol_messages() -> None:
