@@ -21,6 +21,7 @@ pytest.importorskip("aiohttp")  # the local server (server extra)
 
 from riptide_sync.cli import main  # noqa: E402
 from riptide_sync.server import Faults  # noqa: E402
+from riptide_sync.server.demo_site import page_url  # noqa: E402
 
 from test_cli_subprocess import TIMEOUT, _default_sigint, cli_env, closed_port_url, run_cli  # noqa: E402
 
@@ -199,7 +200,7 @@ def test_crawl_counts_success_by_result_ok(server, capsys):
     """The summary's ok/failed counts are CrawlResult.ok's, whatever the HTTP status."""
     from riptide_sync import CrawlResult
 
-    urls = [*server.article_urls()[:2], server.base_url + "/demo/missing"]
+    urls = [*server.article_urls()[:2], page_url("missing")]  # the demo 404: a failed result
     code = main(["crawl", "--base-url", server.base_url, "--json", *urls])
     out, err = capsys.readouterr()
     results = [CrawlResult.model_validate(json.loads(line)["data"]["result"])

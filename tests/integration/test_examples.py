@@ -53,6 +53,9 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+from riptide_sync.server.demo_site import DEMO_ORIGIN  # noqa: E402  (the demo site, on any port)
+
+
 def test_examples_with_base_url_crawl_that_servers_demo_pages(make_server):
     """With RIPTIDE_BASE_URL set and no RIPTIDE_EXAMPLE_URLS, an example crawls the demo
     pages of that server (offline), not a page on the internet."""
@@ -62,7 +65,7 @@ def test_examples_with_base_url_crawl_that_servers_demo_pages(make_server):
     assert proc.returncode == 0, proc.stderr
     assert "done: 8 of 8 succeeded" in proc.stdout
     asked = [url for logged in srv.request_log for url in logged.urls]
-    assert len(asked) == 8 and all(url.startswith(srv.base_url + "/demo/") for url in asked)
+    assert len(asked) == 8 and all(url.startswith(DEMO_ORIGIN + "/demo/") for url in asked)
     chosen = srv.article_urls()[2:4]
     proc = subprocess.run([sys.executable, "basic_streaming.py"], cwd=EXAMPLES, capture_output=True,
                           text=True, timeout=60,
