@@ -89,15 +89,22 @@ def map_exception(exc: BaseException, action: str) -> StreamingError | None:
 
     Most specific first: timeouts (connect and read) before connection errors, because
     requests' ``ConnectTimeout`` is also a ``ConnectionError`` and the builtin
-    ``TimeoutError`` is also an ``OSError``.
+    ``TimeoutError`` (and, on Python 3.9, ``socket.timeout``) is also an ``OSError``.
     """
     if isinstance(exc, RipTideError):
         return None
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return StreamTimeoutError(f"{action}: connect timed out ({exc})")
+    # socket.timeout and the builtin TimeoutError are one class from Python 3.10 on; on 3.9
+    # they are two (socket.timeout is a bare OSError subclass), so both are named.
     if isinstance(
         exc,
-        (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, socket.timeout),
+        (
+            requests.exceptions.Timeout,
+            urllib3.exceptions.TimeoutError,
+            socket.timeout,
+            TimeoutError,
+        ),
     ):
         return StreamTimeoutError(f"{action}: read timed out ({exc})")
     if isinstance(
