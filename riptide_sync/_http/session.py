@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+from typing import Any
+
 import requests
+import requests.adapters
 
 from .._config import ClientConfig
 
-__all__ = ["make_session", "url_for", "request_timeout"]
+__all__ = ["make_session", "url_for", "request_timeout", "close_inherited_session"]
+
+POOL_MAXSIZE = 0
+"""Idle connections kept per host: 0 is no limit (urllib3's pool is a LifoQueue of this
+size), so that N threads streaming at once each return their connection to the pool when
+done, instead of urllib3 discarding the ones beyond its default 10 with a "Connection pool
+is full" warning. The pool keeps at most as many idle connections as were ever in use at
+once; the server closes those it does not want (urllib3 notices before reusing one)."""
 
 
 def make_session(config: ClientConfig) -> requests.Session:
@@ -18,6 +30,8 @@ def make_session(config: ClientConfig) -> requests.Session:
     environment when no proxy is configured. The caller owns the session and closes it.
     """
     session = requests.Session()
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, requests.adapters.HTTPAdapter(pool_maxsize=POOL_MAXSIZE))
     session.headers.update(config.headers)
     session.verify = config.verify
     if config.proxy:
@@ -34,3 +48,35 @@ def request_timeout(config: ClientConfig) -> tuple[float, float | None]:
     """requests' ``(connect, read)`` timeout for a call: never unset (requests has no
     default and would wait for ever, psf/requests "Timeouts")."""
     return (config.connect_timeout, config.timeout)
+
+
+def close_inherited_session(session: requests.Session) -> None:
+    """Close, in a forked child, the connections its ``session`` inherited from the parent.
+
+    Runs on the child's only thread right after ``fork()``. The pools' locks are copies of
+    the parent's and may have been held by a parent thread at the fork, so they are made
+    anew first; closing a connection then only closes the child's file descriptor (no
+    ``shutdown()``), which leaves the parent's socket, and its request, untouched.
+    """
+    for adapter in list(session.adapters.values()):
+        managers = [getattr(adapter, "poolmanager", None)]
+        managers += list((getattr(adapter, "proxy_manager", None) or {}).values())
+        for manager in managers:
+            pools = getattr(manager, "pools", None)
+            if pools is None:
+                continue
+            if hasattr(pools, "lock"):
+                pools.lock = threading.RLock()
+            for pool in list(getattr(pools, "_container", {}).values()):
+                _renew_queue_locks(getattr(pool, "pool", None))
+    session.close()
+
+
+def _renew_queue_locks(idle: Any) -> None:
+    """Give a ``queue.Queue`` fresh locks (its old ones may be held by a thread that is gone)."""
+    if not isinstance(idle, queue.Queue):
+        return
+    idle.mutex = threading.Lock()
+    idle.not_empty = threading.Condition(idle.mutex)
+    idle.not_full = threading.Condition(idle.mutex)
+    idle.all_tasks_done = threading.Condition(idle.mutex)

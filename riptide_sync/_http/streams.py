@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import requests
 
+from .. import _fork
 from .._config import ClientConfig
 from .._stream import StreamStats
 from ..exceptions import StreamConnectionError, StreamTimeoutError
@@ -100,6 +101,17 @@ class HTTPEventSource:
         """Why no more bytes will be read (summary seen, EOF, error), or None while open."""
         self.summary_seen = False
         """True once the request's summary was decoded: the stream is complete."""
+        _fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: close this process's descriptor of the response's socket
+        (no shutdown: the parent's read goes on) and never touch the response again."""
+        self._lock = threading.Lock()
+        self._closed = self._released = True
+        self._ended = "the stream was opened in the parent process, before a fork()"
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            _fork.close_inherited_socket(sock)
 
     # -- reading -------------------------------------------------------------------------
 

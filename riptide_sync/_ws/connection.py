@@ -37,6 +37,7 @@ from urllib.parse import unquote, urlsplit
 
 import websocket
 
+from .. import _fork
 from .._config import ClientConfig
 from .._stream import StreamStats
 from ..exceptions import KeepaliveTimeoutError, StreamConnectionError, StreamingError
@@ -149,6 +150,20 @@ class Connection:
         self._closing = False
         self._ping_sent: dict[bytes, float] = {}
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        _fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the reader thread did not come along, and the socket is the
+        parent's. Close this process's descriptor only (no shutdown, no Close frame: the
+        parent's connection goes on); the queue handles its own spill file."""
+        self._closing = True
+        self.state = State.CLOSED
+        self._close_lock = threading.Lock()
+        self._reader = None
+        for sock in (self._sock, getattr(self._handshaking, "sock", None)):
+            if sock is not None:
+                _fork.close_inherited_socket(sock)
+        self._sock = None
 
     # --- opening -------------------------------------------------------------------------
 
