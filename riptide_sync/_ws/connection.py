@@ -329,6 +329,9 @@ class Connection:
                     self._send_ping(now)
                     next_ping = now + interval  # type: ignore[operator]
         except FrameError as exc:
+            if exc.messages:  # completed in the same read, before the violation
+                stats.messages += len(exc.messages)
+                put(exc.messages if decode is None else [decode(m) for m in exc.messages])
             self._send_close(exc.code, str(exc)[:100])
             error = errors.map_exception(exc, url=self.url, during="reading from")
             error.__cause__ = exc

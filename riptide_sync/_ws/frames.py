@@ -65,6 +65,9 @@ class FrameError(Exception):
     def __init__(self, message: str, code: int = CloseCode.PROTOCOL_ERROR) -> None:
         super().__init__(message)
         self.code = code
+        self.messages: list[bytes] = []
+        """Data messages completed before the violation by the same ``feed()``: the caller
+        delivers them before the error (they may have arrived in one read with it)."""
 
 
 class MessageTooBig(FrameError):
@@ -125,22 +128,33 @@ class FrameParser:
         """Payload bytes of completed data messages so far."""
 
     def feed(self, data: bytes) -> list[bytes]:
-        """Add bytes from the socket; return the data messages they complete, in order."""
+        """Add bytes from the socket; return the data messages they complete, in order.
+
+        A :class:`FrameError` carries the messages completed before it in ``messages``.
+        """
+        out: list[bytes] = []
+        try:
+            self._feed(data, out)
+        except FrameError as exc:
+            exc.messages = out
+            raise
+        return out
+
+    def _feed(self, data: bytes, out: list[bytes]) -> None:
         if self.closed:
-            return []
+            return
         if self._chunks:
             self._chunks.append(data)
             self._have += len(data)
             if self._have < self._need:
                 # Still inside one large frame: join once when it is complete, so a
                 # 64 MiB message costs one copy, not one per recv().
-                return []
+                return
             buf = b"".join(self._chunks)
             self._chunks = []
         else:
             buf = data
         limit = self._limit
-        out: list[bytes] = []
         append = out.append
         n = len(buf)
         pos = 0
@@ -191,7 +205,6 @@ class FrameParser:
         else:
             self._have = 0
             self._need = 2
-        return out
 
     def _slow_frame(self, b0: int, payload: bytes, append: object) -> None:
         """Fragments, control frames and errors: everything but a whole text/binary frame."""
