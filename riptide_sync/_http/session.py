@@ -13,12 +13,13 @@ from .._config import ClientConfig
 
 __all__ = ["make_session", "url_for", "request_timeout", "close_inherited_session"]
 
-POOL_MAXSIZE = 0
-"""Idle connections kept per host: 0 is no limit (urllib3's pool is a LifoQueue of this
-size), so that N threads streaming at once each return their connection to the pool when
-done, instead of urllib3 discarding the ones beyond its default 10 with a "Connection pool
-is full" warning. The pool keeps at most as many idle connections as were ever in use at
-once; the server closes those it does not want (urllib3 notices before reusing one)."""
+POOL_MAXSIZE = 256
+"""Idle connections kept per host. urllib3's default is 10: with more requests in flight
+at once (8 threads each streaming a long list in 4 parallel requests is 32), every
+connection beyond the 10th is discarded on return with a "Connection pool is full"
+warning, and a new one is opened next time. 256 covers any thread pool a sync code base
+runs; it bounds idle sockets, not concurrency (the pool never blocks). Not 0 ("no limit"
+for a stdlib queue): gevent's patched queue reads 0 differently, with a warning."""
 
 
 def make_session(config: ClientConfig) -> requests.Session:
