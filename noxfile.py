@@ -74,7 +74,9 @@ def tests(session: nox.Session) -> None:
     """Install the package (server, cli, test extras) and run the unit, integration,
     server and legacy suites; extra arguments go to pytest (``nox -s "tests(3.9)" -- -x -k fork``)."""
     # With reused venvs (the default here) pip only checks what is installed: seconds.
-    session.install("-q", "-e", ".[server,cli,test]")
+    # --prefer-binary: an older release with a wheel for this Python over building a newer
+    # one from source (gevent has no 3.9 wheel in its newest releases: minutes of C build).
+    session.install("-q", "--prefer-binary", "-e", ".[server,cli,test]")
     session.run("python", "-c", "import sys; print(sys.version)")
     args = session.posargs or ["-q", "-x", "-p", "no:randomly"]
     session.run("python", "-m", "pytest", *SUITES, *args)
