@@ -187,3 +187,48 @@ def test_a_stream_open_at_fork_stays_the_parents_and_the_child_opens_its_own(
         server_process, transport):
     out = check(run_script(OPEN_STREAM_AT_FORK, server_process.base_url, transport))
     assert "child=0 results=150 unique=150 summary=1" in out, out
+
+
+LOCKS_HELD_AT_FORK = r"""
+import os, signal, sys, threading, warnings
+warnings.filterwarnings("ignore", r".*multi-threaded.*fork", DeprecationWarning)
+from riptide_sync import RipTideClient
+
+base_url = sys.argv[1]
+client = RipTideClient(base_url, retry=None, timeout=10)
+client.crawl(["https://example.com/warm/0"])
+# The pool that holds the warm connection (and would give it to the next request).
+pool = next(iter(client.http.get_adapter(base_url).poolmanager.pools._container.values()))
+held, release = threading.Event(), threading.Event()
+
+
+def hold():
+    # A parent thread in the middle of taking a connection, at the moment of the fork.
+    with client._session_lock, pool.pool.mutex:
+        held.set()
+        release.wait()
+
+
+threading.Thread(target=hold, daemon=True).start()
+held.wait(5)
+pid = os.fork()
+if pid == 0:
+    signal.alarm(10)  # a deadlock kills the child with SIGALRM instead of hanging the test
+    urls = [f"https://example.com/child/{i}" for i in range(5)]
+    ok = [r.url for r in client.crawl(urls).results] == urls
+    client.close()
+    # A normal exit, not os._exit(): urllib3 closes leftover pools at exit too, through
+    # their queue's lock.
+    sys.exit(0 if ok else 1)
+_, status = os.waitpid(pid, 0)
+release.set()
+print(f"child status {status}", flush=True)
+sys.exit(0 if status == 0 else 1)
+"""
+
+
+def test_the_child_takes_no_lock_a_parent_thread_held_at_the_fork(server_process):
+    """The client's lock and its pool's lock, held by another parent thread at the fork,
+    stay held for ever in the child's copy: the child must not wait on them."""
+    out = check(run_script(LOCKS_HELD_AT_FORK, server_process.base_url))
+    assert "child status 0" in out
