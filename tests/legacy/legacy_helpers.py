@@ -5,9 +5,6 @@ process that forks must have no other thread (the pytest process has the session
 and monkey-patching must happen before anything else is imported. The server they talk to
 runs in a process of its own too (``server_process``), so that no thread of the server is
 in the process under test.
-
-``RIPTIDE_TEST_SERVER_PYTHON`` names the interpreter that runs the server (default: the
-one running the tests), for a Python version on which the server extra cannot install.
 """
 
 from __future__ import annotations
@@ -17,10 +14,8 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from typing import NamedTuple
 
-import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -36,9 +31,8 @@ class ServerProcess(NamedTuple):
 
 def start_server(*args: str) -> ServerProcess:
     """Run ``riptide-sync serve --port 0 ARGS`` and wait for its "listening on" line."""
-    python = os.environ.get("RIPTIDE_TEST_SERVER_PYTHON") or sys.executable
     proc = subprocess.Popen(
-        [python, "-u", "-m", "riptide_sync.cli", "serve", "--port", "0", *args],
+        [sys.executable, "-u", "-m", "riptide_sync.cli", "serve", "--port", "0", *args],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     assert proc.stdout is not None
