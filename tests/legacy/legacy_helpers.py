@@ -16,7 +16,6 @@ import textwrap
 import time
 from typing import NamedTuple
 
-
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
