@@ -15,7 +15,9 @@ fork; they close file descriptors and never ``shutdown()`` a socket, which would
 parent's connection too.
 
 Objects that only check the owner (a stream iterated in the child it was not opened in)
-compare :func:`pid` with the pid they recorded.
+compare :func:`pid` with the pid they recorded. A fork from C code that runs no at-fork
+hook (``os.fork()`` and ``multiprocessing`` always run them) is caught only where the client
+takes its HTTP session, which compares ``os.getpid()`` itself.
 """
 
 from __future__ import annotations
