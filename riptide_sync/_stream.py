@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any, Callable, Generator, Iterator, Protocol
 
+from . import _fork
 from ._checkpoint import Checkpoint
 from .exceptions import (
     APIError,
@@ -196,6 +197,7 @@ class CrawlStream:
             parallel,
         )
         self._on_message = on_message
+        self._pid = _fork.pid()
         self.stats = stats
         """Counters of this stream (:class:`StreamStats`), updated live."""
 
@@ -219,6 +221,12 @@ class CrawlStream:
         return self
 
     def __next__(self) -> StreamingResult:
+        if self._pid != _fork.pid():
+            self._core.closed = True
+            raise StreamConnectionError(
+                f"this stream was opened in process {self._pid}, before a fork(): its "
+                f"connection belongs to that process; open a new stream in this one"
+            )
         try:
             event = next(self._core.events)
             if self._on_message is not None:
@@ -234,8 +242,13 @@ class CrawlStream:
         """End the stream: close the connection, join its thread, remove temp files.
 
         Idempotent; callable from any thread (a consumer blocked in ``next()`` then sees
-        the iteration end). Returns within about a second.
+        the iteration end). Returns within about a second. In a process forked while the
+        stream was open, it only marks the stream closed: the parent still owns it (the
+        child's copies of its socket and spill file were closed at the fork).
         """
+        if self._pid != _fork.pid():
+            self._core.closed = True
+            return
         self._core.close()
 
     def __enter__(self) -> CrawlStream:
@@ -246,7 +259,7 @@ class CrawlStream:
 
     def __del__(self) -> None:
         core = getattr(self, "_core", None)
-        if core is not None:
+        if core is not None and getattr(self, "_pid", None) == _fork.pid():
             core.close()
 
     def __repr__(self) -> str:

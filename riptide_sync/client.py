@@ -6,6 +6,7 @@ import os
 import threading
 from typing import Any, Mapping, Sequence
 
+from . import _fork
 from ._config import OVERFLOW_POLICIES, ClientConfig, check_api_key, check_duration
 from .exceptions import ConfigError
 from .models import CrawlOptions, CrawlResponse, HealthResponse, coerce_options
@@ -127,7 +128,9 @@ class RipTideClient:
         self.retry: RetryPolicy = RetryPolicy() if retry is _UNSET else coerce_retry(retry)
         """The retry policy of every call (per-call overrides take precedence)."""
         self._session: Any = None
+        self._session_pid = 0
         self._session_lock = threading.Lock()
+        _fork.register(self)
         self.streaming = StreamingAPI(self)
         """Streaming calls: ``crawl_websocket``, ``crawl_ndjson``, ``crawl_sse``, ``ping_websocket``,
         ``get_websocket_status``."""
@@ -139,13 +142,33 @@ class RipTideClient:
 
     @property
     def http(self) -> Any:
-        """The client's one ``requests.Session`` (created on first use; connections reused)."""
+        """The client's one ``requests.Session`` (created on first use; connections reused).
+
+        Each process has its own: in a child forked after the session was made, the
+        inherited one is closed (its file descriptors only) and a new one is made.
+        """
         with self._session_lock:
+            if self._session is not None and self._session_pid != os.getpid():
+                # Forked without the at-fork hook having run (a fork() from C code).
+                self._drop_inherited_session()
             if self._session is None:
                 from ._http import make_session
 
                 self._session = make_session(self.config)
+                self._session_pid = os.getpid()
             return self._session
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: a fresh lock, and none of the parent's pooled connections."""
+        self._session_lock = threading.Lock()
+        self._drop_inherited_session()
+
+    def _drop_inherited_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            from ._http.session import close_inherited_session
+
+            close_inherited_session(session)
 
     def crawl(
         self,

@@ -5,12 +5,15 @@ type raises :class:`~riptide_sync.exceptions.ValidationError` naming it, before 
 sent. Response models allow extra fields, so fields the server adds later do not break old
 clients. :class:`StreamingResult` is a plain slotted class, not a pydantic model: one is
 built per message on the hot path, and typed access (``event.result``) is computed lazily.
+
+Pydantic evaluates field annotations at runtime, so fields spell ``Optional[X]`` and
+``Union[...]``: Python 3.9 has no ``X | Y`` at runtime, even with ``from __future__``.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
@@ -120,7 +123,7 @@ class ChunkingConfig(_Request):
     overlap_size: StrictInt = Field(ge=0)
     min_chunk_size: StrictInt = Field(ge=0)
     preserve_sentences: StrictBool = True
-    topic_config: TopicConfig | None = None
+    topic_config: Optional[TopicConfig] = None
 
 
 # Fields of CrawlOptions that stay on the client: the server has no such field (PROTOCOL.md
@@ -141,20 +144,20 @@ class CrawlOptions(_Request):
     """
 
     cache_mode: Optional[CacheMode] = None
-    concurrency: StrictInt | None = Field(default=None, ge=0)
+    concurrency: Optional[StrictInt] = Field(default=None, ge=0)
     timeout_secs: Optional[float] = None
     """Per-URL time limit in seconds (client side), or None for the server's 30 s."""
-    dynamic_wait_for: StrictStr | None = None
-    scroll_steps: StrictInt | None = Field(default=None, ge=0)
-    token_chunk_max: StrictInt | None = Field(default=None, ge=0)
-    token_overlap: StrictInt | None = Field(default=None, ge=0)
-    render_mode: RenderMode | None = None
-    output_format: OutputFormat | None = None
-    use_spider: StrictBool | None = None
-    spider_max_depth: StrictInt | None = Field(default=None, ge=0)
-    spider_strategy: StrictStr | None = None
-    chunking_config: ChunkingConfig | None = None
-    skip_extraction: StrictBool | None = None
+    dynamic_wait_for: Optional[StrictStr] = None
+    scroll_steps: Optional[StrictInt] = Field(default=None, ge=0)
+    token_chunk_max: Optional[StrictInt] = Field(default=None, ge=0)
+    token_overlap: Optional[StrictInt] = Field(default=None, ge=0)
+    render_mode: Optional[RenderMode] = None
+    output_format: Optional[OutputFormat] = None
+    use_spider: Optional[StrictBool] = None
+    spider_max_depth: Optional[StrictInt] = Field(default=None, ge=0)
+    spider_strategy: Optional[StrictStr] = None
+    chunking_config: Optional[ChunkingConfig] = None
+    skip_extraction: Optional[StrictBool] = None
 
     @pydantic.field_validator("cache_mode", mode="before")
     @classmethod
@@ -250,34 +253,34 @@ class ErrorInfo(_Response):
 
 
 class ParserMetadata(_Response):
-    parser_used: str | None = None
-    confidence_score: float | None = None
-    fallback_occurred: bool | None = None
-    parse_time_ms: int | None = None
-    extraction_path: str | None = None
-    primary_error: str | None = None
+    parser_used: Optional[str] = None
+    confidence_score: Optional[float] = None
+    fallback_occurred: Optional[bool] = None
+    parse_time_ms: Optional[int] = None
+    extraction_path: Optional[str] = None
+    primary_error: Optional[str] = None
 
 
 class ExtractedDoc(_Response):
     """``result.document`` (PROTOCOL.md §5.4). ``quality_score`` here is an int 0-100."""
 
     url: str
-    title: str | None = None
+    title: Optional[str] = None
     text: str = ""
-    quality_score: int | None = None
+    quality_score: Optional[int] = None
     links: list[str] = Field(default_factory=list)
-    byline: str | None = None
-    published_iso: str | None = None
-    markdown: str | None = None
+    byline: Optional[str] = None
+    published_iso: Optional[str] = None
+    markdown: Optional[str] = None
     media: list[str] = Field(default_factory=list)
-    language: str | None = None
-    reading_time: int | None = None
-    word_count: int | None = None
+    language: Optional[str] = None
+    reading_time: Optional[int] = None
+    word_count: Optional[int] = None
     categories: list[str] = Field(default_factory=list)
-    site_name: str | None = None
-    description: str | None = None
-    html: str | None = None
-    parser_metadata: ParserMetadata | None = None
+    site_name: Optional[str] = None
+    description: Optional[str] = None
+    html: Optional[str] = None
+    parser_metadata: Optional[ParserMetadata] = None
 
 
 Document = ExtractedDoc
@@ -292,8 +295,8 @@ class CrawlResult(_Response):
     gate_decision: str = "unknown"
     quality_score: float = 0.0
     processing_time_ms: int = 0
-    document: ExtractedDoc | None = None
-    error: ErrorInfo | None = None
+    document: Optional[ExtractedDoc] = None
+    error: Optional[ErrorInfo] = None
     cache_key: str = ""
 
     @property
@@ -333,21 +336,21 @@ class CrawlResponse(_Response):
 
 class ServiceHealth(_Response):
     status: str
-    message: str | None = None
-    response_time_ms: int | None = None
-    last_check: str | None = None
+    message: Optional[str] = None
+    response_time_ms: Optional[int] = None
+    last_check: Optional[str] = None
 
 
 class HealthResponse(_Response):
     """``GET /healthz`` (PROTOCOL.md §7.1). ``status`` is healthy, degraded or unhealthy."""
 
     status: str
-    version: str | None = None
-    timestamp: str | None = None
-    uptime: int | None = None
+    version: Optional[str] = None
+    timestamp: Optional[str] = None
+    uptime: Optional[int] = None
     """Seconds since the server started, or None when not reported."""
-    dependencies: dict[str, ServiceHealth | None] = Field(default_factory=dict)
-    metrics: dict[str, Any] | None = None
+    dependencies: dict[str, Optional[ServiceHealth]] = Field(default_factory=dict)
+    metrics: Optional[dict[str, Any]] = None
 
     @property
     def healthy(self) -> bool:

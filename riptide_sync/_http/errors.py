@@ -119,8 +119,9 @@ def map_exception(
 
     Most specific first: timeouts (connect and read) before connection errors, because
     requests' ``ConnectTimeout`` is also a ``ConnectionError`` and the builtin
-    ``TimeoutError`` is also an ``OSError``. A refused connection to ``url`` says so
-    plainly ("nothing answers at http://host:port (connection refused): ...").
+    ``TimeoutError`` (and, on Python 3.9, ``socket.timeout``) is also an ``OSError``. A
+    refused connection to ``url`` says so plainly ("nothing answers at http://host:port
+    (connection refused): ...").
     """
     if isinstance(exc, RipTideError):
         return None
@@ -133,9 +134,16 @@ def map_exception(
         return StreamConnectionError(refused_message(url))
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return StreamTimeoutError(f"{action}: connect timed out ({exc})")
+    # socket.timeout and the builtin TimeoutError are one class from Python 3.10 on; on 3.9
+    # they are two (socket.timeout is a bare OSError subclass), so both are named.
     if isinstance(
         exc,
-        (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, socket.timeout),
+        (
+            requests.exceptions.Timeout,
+            urllib3.exceptions.TimeoutError,
+            socket.timeout,
+            TimeoutError,
+        ),
     ):
         return StreamTimeoutError(f"{action}: read timed out ({exc})")
     if isinstance(

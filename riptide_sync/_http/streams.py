@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import collections
 import logging
-import socket
 import threading
 import time
 from typing import Any, Callable
 
 import requests
 
+from .. import _fork
 from .._config import ClientConfig
+from .._sockets import os_socket, shutdown_os_socket
 from .._stream import StreamStats
 from ..exceptions import StreamConnectionError, StreamTimeoutError
 from ..models import StreamingResult
@@ -58,17 +59,18 @@ may legitimately say nothing for 30 s (the SSE heartbeat interval, and the per-U
 limit of 15 s + 15 s, PROTOCOL.md §2.5, §3), so a shorter default would cut healthy streams."""
 
 
-def _socket_of(response: requests.Response) -> socket.socket | None:
-    """The TCP (or TLS) socket under a streamed response, or None if it cannot be found."""
+def _socket_of(response: requests.Response) -> Any:
+    """The TCP (or TLS) socket under a streamed response (a gevent or eventlet one after
+    monkey-patching), or None if it cannot be found."""
     raw = response.raw
     connection = getattr(raw, "connection", None)
     sock = getattr(connection, "sock", None)
-    if isinstance(sock, socket.socket):
+    if sock is not None and os_socket(sock) is not None:
         return sock
     # Safety net for other urllib3 layouts: http.client response -> makefile -> SocketIO.
     fp = getattr(getattr(raw, "_fp", None), "fp", None)
     sock = getattr(getattr(fp, "raw", None), "_sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+    return sock if sock is not None and os_socket(sock) is not None else None
 
 
 class HTTPEventSource:
@@ -105,6 +107,17 @@ class HTTPEventSource:
         """Why no more bytes will be read (summary seen, EOF, error), or None while open."""
         self.summary_seen = False
         """True once the request's summary was decoded: the stream is complete."""
+        _fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: close this process's descriptor of the response's socket
+        (no shutdown: the parent's read goes on) and never touch the response again."""
+        self._lock = threading.Lock()
+        self._closed = self._released = True
+        self._ended = "the stream was opened in the parent process, before a fork()"
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            _fork.close_inherited_socket(sock)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -227,13 +240,9 @@ class HTTPEventSource:
         if reading:
             # Never close a socket another thread is reading: shut it down, and let the
             # reader close the response when it wakes (see _read).
-            sock = self._sock
-            if sock is not None:
-                try:
-                    # socket.socket.shutdown, not SSLSocket.shutdown: no TLS state touched.
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            # The OS-level shutdown, not SSLSocket.shutdown: no TLS state touched; and
+            # found under gevent's and eventlet's sockets too.
+            if self._sock is not None and shutdown_os_socket(self._sock):
                 return
             # Safety net: no socket found; closing is the only way to wake the reader.
         self._release()

@@ -182,6 +182,12 @@ class WakeableAdapter(requests.adapters.HTTPAdapter):
         self._waits_lock = threading.Lock()
         super().__init__(*args, **kwargs)
 
+    def forget_waits_after_fork(self) -> None:
+        """In a forked child: drop the parent's waits (their threads do not exist here)
+        and make the lock anew (a parent thread may have held it at the fork)."""
+        self._waits = set()
+        self._waits_lock = threading.Lock()
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}

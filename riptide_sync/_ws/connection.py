@@ -37,6 +37,7 @@ from urllib.parse import unquote, urlsplit
 
 import websocket
 
+from .. import _fork
 from .._config import ClientConfig
 from .._http.session import proxy_for, resolve_verify
 from .._stream import StreamStats
@@ -176,6 +177,20 @@ class Connection:
         self._close_sent = False
         self._ping_sent: dict[bytes, float] = {}
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        _fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the reader thread did not come along, and the socket is the
+        parent's. Close this process's descriptor only (no shutdown, no Close frame: the
+        parent's connection goes on); the queue handles its own spill file."""
+        self._closing = True
+        self.state = State.CLOSED
+        self._close_lock = threading.Lock()
+        self._reader = None
+        for sock in (self._sock, getattr(self._handshaking, "sock", None)):
+            if sock is not None:
+                _fork.close_inherited_socket(sock)
+        self._sock = None
 
     # --- opening -------------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ import threading
 import time
 from typing import Any, Sequence, Union
 
+from .. import _fork
 from .._stream import StreamStats
 from ..exceptions import SlowConsumerError, StreamConnectionError, StreamTimeoutError
 from ..models import StreamingResult
@@ -146,6 +147,19 @@ class MessageQueue:
         """Records in the spill file not read yet."""
         self._spill_read = 0
         self._spill_write = 0
+        _fork.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: close this process's descriptor of the spill file, never
+        delete it (the parent is still reading it), and refuse both sides. Fresh lock: the
+        parent's reader thread may have held the old one at the fork."""
+        self._cond = threading.Condition(threading.Lock())
+        self._closed = True
+        self._mem.clear()
+        self._spill_count = 0
+        fd, self._spill_fd, self.spill_path = self._spill_fd, None, None
+        if fd is not None:
+            os.close(fd)
 
     # --- producer side (the reader thread) ---------------------------------------------
     #

@@ -11,9 +11,10 @@ import contextlib
 import hmac
 import logging
 import os
+import sys
 import threading
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import orjson
 from aiohttp import web
@@ -23,6 +24,17 @@ from . import wire
 from .cache import cache_key
 from .crawler import Outcome, result_for
 from .state import Backpressure, FaultRunner, ServerState, StreamStopped, drain_then_abort, wait_until_gone
+
+if sys.version_info >= (3, 10):
+    from contextlib import aclosing
+else:  # Python 3.9: the same, by hand
+
+    @contextlib.asynccontextmanager
+    async def aclosing(thing: Any) -> AsyncIterator[Any]:
+        try:
+            yield thing
+        finally:
+            await thing.aclose()
 from .synthetic import SyntheticMessages
 
 logger = logging.getLogger("riptide_sync.server")
@@ -467,7 +479,7 @@ async def _batch_outcomes(state: ServerState, req: wire.CrawlRequest) -> dict[in
         template = synthetic_result(size, req.cache_mode)
         return {i: synthetic_outcome(u, template, req.cache_mode) for i, u in enumerate(req.urls)}
     found: dict[int, Outcome] = {}
-    async with contextlib.aclosing(outcomes(state, req, req.concurrency)) as source:
+    async with aclosing(outcomes(state, req, req.concurrency)) as source:
         async for item in source:
             index, outcome = item
             found[index] = outcome
@@ -601,7 +613,7 @@ async def _ndjson_body(state: ServerState, req: wire.CrawlRequest, request_id: s
     size = state.config.synthetic_doc_size
     synthetic = SyntheticMessages(size, req.cache_mode, total) if size is not None else None
     source = _synthetic_items(req) if synthetic else outcomes(state, req, state.config.stream_concurrency)
-    async with contextlib.aclosing(source):
+    async with aclosing(source):
         completed, successful, cached = await _ndjson_results(
             state, req, out, source, synthetic, started, started_wall, epoch0)
     if state.config.faults.drop_summary_first and state.drop_summary():
@@ -714,7 +726,7 @@ async def _sse_body(state: ServerState, req: wire.CrawlRequest, out: _LineWriter
     synthetic = SyntheticMessages(size, req.cache_mode, total) if size is not None else None
     keepalive = state.config.sse_keepalive
     source = _synthetic_items(req) if synthetic else outcomes(state, req, state.config.stream_concurrency, keepalive)
-    async with contextlib.aclosing(source):
+    async with aclosing(source):
         completed, successful, cached = await _sse_results(state, req, out, source, synthetic, started, epoch0)
     if state.config.faults.drop_summary_first and state.drop_summary():
         return

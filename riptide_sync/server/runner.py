@@ -115,9 +115,11 @@ def serve_in_thread(config: ServerConfig | None = None, *, ready_timeout: float 
     ready = threading.Event()
     holder: dict[str, object] = {}
     loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
+    stop: list[asyncio.Event] = []  # made on the loop: on Python 3.9 an Event binds to the
+    # loop current where it is created, and this thread's is not the server's.
 
     async def main() -> None:
+        stop.append(asyncio.Event())
         try:
             runner, running = await _start(config)
         except BaseException as exc:
@@ -127,7 +129,7 @@ def serve_in_thread(config: ServerConfig | None = None, *, ready_timeout: float 
         holder["server"] = running
         ready.set()
         try:
-            await stop.wait()
+            await stop[0].wait()
         finally:
             await runner.cleanup()
             await _cancel_leftover_tasks()
@@ -151,7 +153,7 @@ def serve_in_thread(config: ServerConfig | None = None, *, ready_timeout: float 
     try:
         yield holder["server"]  # type: ignore[misc]
     finally:
-        loop.call_soon_threadsafe(stop.set)
+        loop.call_soon_threadsafe(stop[0].set)
         thread.join(timeout=30)
 
 
