@@ -2,7 +2,7 @@
 
 No sockets, threads or server: bytes built here are fed to the decoders in 64 KiB chunks
 (the size the HTTP transports read), so the numbers show what the SDK's own parsing costs
-per event, free of network noise (STYLE.md §7, "Two kinds of benchmark").
+per event, free of network noise (docs/style.md §7, "Two kinds of benchmark").
 
 Cases, each timed over the same messages (a synthetic ``result`` of the given document
 size, shaped as the local server sends it):

@@ -105,7 +105,7 @@ class ClientConfig:
     queue_size: int = 1000
     """Messages held in memory between the reader thread and the consumer."""
     overflow: OverflowPolicy = "spill"
-    """What happens when the queue is full: see DESIGN.md §4."""
+    """What happens when the queue is full: see docs/design.md §4."""
     max_message_size: int = 64 * 1024 * 1024
     """Largest WebSocket message accepted, in bytes (the server has no outbound limit)."""
     verify: bool | str = True
@@ -114,7 +114,7 @@ class ClientConfig:
     """An http(s) proxy URL for both HTTP and WebSocket, or None (requests also reads the
     environment for HTTP calls)."""
     max_urls_per_request: int = 100
-    """The server's per-request URL limit (PROTOCOL.md §6.1); longer lists are chunked."""
+    """The server's per-request URL limit (docs/protocol.md §6.1); longer lists are chunked."""
     parallel: int = 2
     """Chunks of a long list sent at once, each on its own connection (1: in sequence)."""
     user_agent: str = USER_AGENT

@@ -269,14 +269,14 @@ class CrawlStream:
 
 SERVER_PER_URL_LIMIT = 30.0
 """Seconds the server spends on one URL at most: 15 s for headers + 15 s for the body
-(PROTOCOL.md §2.5)."""
+(docs/protocol.md §2.5)."""
 
 PROGRESS_GRACE = 10.0
 """Seconds added to the per-URL limit before a silent stream counts as stalled."""
 
 SUMMARY_GRACE = 5.0
 """Seconds to wait for a summary once every result of its request is in (the server sends
-it straight after the last result; it may have been dropped, PROTOCOL.md §1.9)."""
+it straight after the last result; it may have been dropped, docs/protocol.md §1.9)."""
 
 
 def progress_deadline(timeout_secs: float | None) -> float:
@@ -656,7 +656,7 @@ class _StreamCore:
         elif kind == "error":
             yield event
             if not lane.answered and event.data.get("error_type") != MALFORMED_MESSAGE:
-                # The server refused the crawl request itself (PROTOCOL.md §1.4):
+                # The server refused the crawl request itself (docs/protocol.md §1.4):
                 # no metadata, results or summary will follow.
                 return "refused"
         else:
@@ -722,7 +722,7 @@ class _StreamCore:
             self.retry.sleep(delay)  # an injected sleep (tests): close() cannot cut it short
 
     def _refused(self, lane: _Lane, event: StreamingResult | BaseException) -> None:
-        """The server refused a request (an ``error`` instead of metadata, PROTOCOL.md
+        """The server refused a request (an ``error`` instead of metadata, docs/protocol.md
         §1.4): the error event was yielded; end the stream. Retrying would be refused
         the same way.
 

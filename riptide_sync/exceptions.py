@@ -225,7 +225,7 @@ class IncompleteStreamError(StreamingError):
 
 class ResultsDroppedError(IncompleteStreamError):
     """The stream ended incomplete because the server's summaries came short of results:
-    the server drops results under backpressure (PROTOCOL.md §1.9). Raised (with
+    the server drops results under backpressure (docs/protocol.md §1.9). Raised (with
     ``.missing``) when the retry policy gives up after such a summary, or at once without
     retries; the stream asks again for the missing URLs while it may. Also an
     :class:`IncompleteStreamError`."""

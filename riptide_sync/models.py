@@ -1,4 +1,4 @@
-"""Models of the RipTide wire schema (PROTOCOL.md §5) and the stream event type.
+"""Models of the RipTide wire schema (docs/protocol.md §5) and the stream event type.
 
 Request models (``CrawlOptions``, ``ChunkingConfig``) are strict: an unknown field or a bad
 type raises :class:`~riptide_sync.exceptions.ValidationError` naming it, before anything is
@@ -44,12 +44,12 @@ __all__ = [
 
 
 class CacheMode(str, enum.Enum):
-    """How the server's cache is used for a crawl (PROTOCOL.md §5.2 ``cache_mode``).
+    """How the server's cache is used for a crawl (docs/protocol.md §5.2 ``cache_mode``).
 
     The server treats ``cache_mode`` as a free string: only ``"bypass"`` changes anything
     (no cache read, no cache write); every other value reads and writes, and becomes part
     of the cache key. The async SDK's ``NONE`` is kept for seed code, and sends
-    ``"bypass"`` so that it really disables the cache (PROTOCOL.md §8 row 10).
+    ``"bypass"`` so that it really disables the cache (docs/protocol.md §8 row 10).
     """
 
     READ_THROUGH = "read_through"
@@ -116,7 +116,7 @@ class TopicConfig(_Request):
 
 
 class ChunkingConfig(_Request):
-    """The server's chunking options (PROTOCOL.md §5.2; applied by batch only)."""
+    """The server's chunking options (docs/protocol.md §5.2; applied by batch only)."""
 
     chunking_mode: StrictStr = Field(pattern=r"^(topic|sliding|fixed|sentence|html-aware)$")
     chunk_size: StrictInt = Field(ge=0)
@@ -126,7 +126,7 @@ class ChunkingConfig(_Request):
     topic_config: Optional[TopicConfig] = None
 
 
-# Fields of CrawlOptions that stay on the client: the server has no such field (PROTOCOL.md
+# Fields of CrawlOptions that stay on the client: the server has no such field (docs/protocol.md
 # §5.2 "no timeout_secs") and would ignore it; the client uses it for its deadlines.
 _CLIENT_ONLY_FIELDS = frozenset({"timeout_secs"})
 
@@ -135,7 +135,7 @@ class CrawlOptions(_Request):
     """Options of a crawl. Every field is optional; ``None`` means "server default".
 
     The guide's fields (``cache_mode``, ``concurrency``, ``timeout_secs``) and the server's
-    (PROTOCOL.md §5.2) are both accepted::
+    (docs/protocol.md §5.2) are both accepted::
 
         CrawlOptions(cache_mode=CacheMode.READ_WRITE, concurrency=5, timeout_secs=30)
 
@@ -245,7 +245,7 @@ class _Response(BaseModel):
 
 
 class ErrorInfo(_Response):
-    """``result.error`` (PROTOCOL.md §5.5)."""
+    """``result.error`` (docs/protocol.md §5.5)."""
 
     error_type: str
     message: str
@@ -262,7 +262,7 @@ class ParserMetadata(_Response):
 
 
 class ExtractedDoc(_Response):
-    """``result.document`` (PROTOCOL.md §5.4). ``quality_score`` here is an int 0-100."""
+    """``result.document`` (docs/protocol.md §5.4). ``quality_score`` here is an int 0-100."""
 
     url: str
     title: Optional[str] = None
@@ -287,7 +287,7 @@ Document = ExtractedDoc
 
 
 class CrawlResult(_Response):
-    """One URL's outcome (PROTOCOL.md §5.3). A failed URL has ``error`` set, ``document`` None."""
+    """One URL's outcome (docs/protocol.md §5.3). A failed URL has ``error`` set, ``document`` None."""
 
     url: str
     status: int = 0
@@ -324,7 +324,7 @@ class CrawlStatistics(_Response):
 
 
 class CrawlResponse(_Response):
-    """The batch response of ``POST /crawl`` (PROTOCOL.md §4); results in request order."""
+    """The batch response of ``POST /crawl`` (docs/protocol.md §4); results in request order."""
 
     total_urls: int
     successful: int
@@ -342,7 +342,7 @@ class ServiceHealth(_Response):
 
 
 class HealthResponse(_Response):
-    """``GET /healthz`` (PROTOCOL.md §7.1). ``status`` is healthy, degraded or unhealthy."""
+    """``GET /healthz`` (docs/protocol.md §7.1). ``status`` is healthy, degraded or unhealthy."""
 
     status: str
     version: Optional[str] = None

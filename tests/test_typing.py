@@ -1,4 +1,4 @@
-"""The package passes ``mypy --strict`` (STYLE.md §5), with setup.cfg's [mypy] settings."""
+"""The package passes ``mypy --strict`` (docs/style.md §5), with setup.cfg's [mypy] settings."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ bytes and never imports ``_ws``. Entry points (the client wires them up):
 
 - ``make_session(config) -> requests.Session``: the client's one session (headers
   ``User-Agent`` and ``X-API-Key``, TLS verification, proxy). The client owns and closes it.
-- ``NDJSONTransport(config, session, stats)``: ``POST /crawl/stream`` (PROTOCOL.md §2).
+- ``NDJSONTransport(config, session, stats)``: ``POST /crawl/stream`` (docs/protocol.md §2).
 - ``SSETransport(config, session, stats)``: ``POST /crawl/sse`` (§3).
   Both implement :class:`riptide_sync._stream.Transport`: ``name`` (``"ndjson"``/``"sse"``),
   ``session_id`` (the request id), ``open_crawl(urls, options) -> EventSource``,

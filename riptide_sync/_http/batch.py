@@ -1,4 +1,4 @@
-"""Batch crawl (``POST /crawl``, PROTOCOL.md §4) and health (``GET /healthz``, §7.1)."""
+"""Batch crawl (``POST /crawl``, docs/protocol.md §4) and health (``GET /healthz``, §7.1)."""
 
 from __future__ import annotations
 

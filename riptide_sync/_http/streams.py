@@ -1,4 +1,4 @@
-"""NDJSON and SSE crawl streams over ``requests`` (PROTOCOL.md §2, §3).
+"""NDJSON and SSE crawl streams over ``requests`` (docs/protocol.md §2, §3).
 
 Reading strategy: the body is read **as it arrives**, with urllib3's
 ``HTTPResponse.read1()``, which returns whatever one socket read (or, for a chunked body,
@@ -56,7 +56,7 @@ READ_SIZE = 64 * 1024
 MIN_IDLE_TIMEOUT = 45.0
 """Floor, in seconds, of the idle limit used when ``receive(None)`` is called: the server
 may legitimately say nothing for 30 s (the SSE heartbeat interval, and the per-URL fetch
-limit of 15 s + 15 s, PROTOCOL.md §2.5, §3), so a shorter default would cut healthy streams."""
+limit of 15 s + 15 s, docs/protocol.md §2.5, §3), so a shorter default would cut healthy streams."""
 
 
 def _socket_of(response: requests.Response) -> Any:
@@ -131,7 +131,7 @@ class HTTPEventSource:
 
         Raises:
             StreamTimeoutError: nothing arrived in time; the source is then finished.
-            StreamConnectionError: the body ended before the summary (PROTOCOL.md §2.4:
+            StreamConnectionError: the body ended before the summary (docs/protocol.md §2.4:
                 never a silent success), ended mid-line, the connection failed, the source
                 was closed (from any thread), or ``receive`` was called after the summary.
         """
@@ -272,7 +272,7 @@ class _HTTPStreamTransport:
     def open_crawl(self, urls: list[str], options: dict[str, Any] | None) -> HTTPEventSource:
         """POST ``{"urls": [...], "options": {...}}`` and return the response's events.
 
-        ``options`` None is omitted (server defaults, PROTOCOL.md §5.1).
+        ``options`` None is omitted (server defaults, docs/protocol.md §5.1).
 
         Raises:
             StreamConnectionError: could not connect, or the transport is closed.
@@ -340,7 +340,7 @@ class _HTTPStreamTransport:
 
 
 class NDJSONTransport(_HTTPStreamTransport):
-    """``POST /crawl/stream``: NDJSON lines classified by their keys (PROTOCOL.md §2).
+    """``POST /crawl/stream``: NDJSON lines classified by their keys (docs/protocol.md §2).
 
     Usage (the client does this for ``client.streaming.crawl_ndjson``)::
 
@@ -370,7 +370,7 @@ class NDJSONTransport(_HTTPStreamTransport):
 
 
 class SSETransport(_HTTPStreamTransport):
-    """``POST /crawl/sse``: Server-Sent Events mapped to the shared vocabulary (PROTOCOL.md §3).
+    """``POST /crawl/sse``: Server-Sent Events mapped to the shared vocabulary (docs/protocol.md §3).
 
     ``complete`` arrives as ``summary``; ``status`` and ``progress`` as ``progress``.
     Heartbeat comments are counted in :attr:`heartbeats` (not in ``stats.messages``).

@@ -10,10 +10,10 @@
 
 The reader thread owns reading; any thread may send (websocket-client's send lock
 serialises frames). The reader reads whatever the consumer does, so server pings are
-answered even while the consumer is stalled (DESIGN.md §4), except under
+answered even while the consumer is stalled (docs/design.md §4), except under
 ``overflow="block"``, where a full queue stops the reader on purpose.
 
-Keepalive (PROTOCOL.md §1.8): the client pings every ``ping_interval``, but the real
+Keepalive (docs/protocol.md §1.8): the client pings every ``ping_interval``, but the real
 server answers nothing during a crawl, so a pong is not required. Any inbound byte is a
 sign of life; silence for ``ping_interval + ping_timeout`` is a dead peer and ends the
 stream with :class:`~riptide_sync.exceptions.KeepaliveTimeoutError`. ``ping_interval``
@@ -200,7 +200,7 @@ class Connection:
         Args:
             read_welcome: wait for the welcome here (deadline ``config.timeout``). False
                 returns right after the handshake, so a request can be sent at once (the
-                server reads it after sending its welcome, PROTOCOL.md §1.3); the welcome
+                server reads it after sending its welcome, docs/protocol.md §1.3); the welcome
                 is then the first event :meth:`receive` returns, and is noted there.
 
         Raises:
@@ -395,7 +395,7 @@ class Connection:
                         break
                 elif messages and put(messages):
                     break
-                # Any inbound byte is a sign of life (PROTOCOL.md §1.8); this also
+                # Any inbound byte is a sign of life (docs/protocol.md §1.8); this also
                 # restarts the clock after put() blocked under overflow="block".
                 now = time.monotonic()
                 last_rx = now
@@ -646,7 +646,7 @@ class Connection:
 
         ``await_echo`` False skips the short wait for the peer's Close: for a crawl
         abandoned midway, which the real server does not read before its summary
-        (PROTOCOL.md §1.8), so no echo can come."""
+        (docs/protocol.md §1.8), so no echo can come."""
         with self._close_lock:
             # Not an early return when already closing: a close() racing with
             # connect() must still release what connect() built meanwhile.

@@ -111,7 +111,7 @@ def status_error(
     *,
     now: datetime.datetime | None = None,
 ) -> APIError:
-    """The APIError subclass for a rejected handshake (PROTOCOL.md §1.1, §6), by the same
+    """The APIError subclass for a rejected handshake (docs/protocol.md §1.1, §6), by the same
     rules as an HTTP error response (:mod:`riptide_sync.protocol.errors`).
 
     ``headers`` keys are lower case (websocket-client lower-cases them); ``now`` is the

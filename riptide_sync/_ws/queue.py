@@ -14,7 +14,7 @@ between the producer's scan and its ``del`` would shift the positions (deleting 
 message, possibly a summary) or abort the scan ("deque mutated during iteration").
 
 At most ``maxsize`` messages are held in memory. When a batch does not fit, the overflow
-policy decides (DESIGN.md §4):
+policy decides (docs/design.md §4):
 
 ``spill``
     The overflow is appended to a temporary file as length-prefixed records

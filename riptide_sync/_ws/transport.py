@@ -12,7 +12,7 @@
     transport.close()
 
 One connection is kept open and reused: several crawls run on it one after another
-(PROTOCOL.md §1.3). ``open_crawl`` opens a new connection when there is none, when the
+(docs/protocol.md §1.3). ``open_crawl`` opens a new connection when there is none, when the
 last one ended, or when the previous crawl on it did not finish (its events would
 otherwise mix with the new ones).
 """
@@ -42,7 +42,7 @@ _READER_STOP_WAIT = 1.0
 """Seconds a failed send waits for the reader to report why the connection ended."""
 
 # Error types that answer a crawl request itself: no metadata or summary follows them
-# (PROTOCOL.md §1.4).
+# (docs/protocol.md §1.4).
 _ENDING_ERRORS = frozenset({"validation_error", "unknown_request", "feature_disabled"})
 
 
@@ -50,7 +50,7 @@ class CrawlSource:
     """The events of one crawl request on a :class:`WebSocketTransport` (an EventSource).
 
     ``finished`` becomes True once the request's ``summary`` or the ``error`` answering
-    it (PROTOCOL.md §1.4) has been returned.
+    it (docs/protocol.md §1.4) has been returned.
     """
 
     def __init__(self, transport: WebSocketTransport, connection: Connection,
@@ -214,7 +214,7 @@ class WebSocketTransport:
         """
         # A new connection is not made to wait for its welcome: the crawl goes out right
         # after the handshake (the server sends the welcome first and reads requests in
-        # order, PROTOCOL.md §1.3), which saves a turn before the first result.
+        # order, docs/protocol.md §1.3), which saves a turn before the first result.
         connection, new = self._connect(read_welcome=False)
         welcome = None
         if not connection.welcome_delivered:
@@ -240,7 +240,7 @@ class WebSocketTransport:
 
         The reply's round trip goes to ``stats.last_rtt_ms``. Do not call this while a
         crawl is streaming on the connection: the server answers only after the crawl's
-        summary (PROTOCOL.md §1.3), and its events would be consumed here.
+        summary (docs/protocol.md §1.3), and its events would be consumed here.
 
         Args:
             request_type: ``"ping"`` (reply ``pong``) or ``"status"`` (reply ``status``).

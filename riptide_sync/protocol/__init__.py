@@ -1,6 +1,6 @@
 """The pure core: no sockets, no threads, no clock.
 
-- ``envelope``: the WebSocket message codec (PROTOCOL.md §1.2, §1.6).
+- ``envelope``: the WebSocket message codec (docs/protocol.md §1.2, §1.6).
 - ``ndjson`` / ``sse``: incremental decoders for the HTTP streams (§2, §3) and the
   classification of their lines/events into the shared event vocabulary.
 - ``session``: crawl bookkeeping: which of the caller's URLs are done, which request

@@ -1,8 +1,8 @@
-"""The WebSocket message codec (PROTOCOL.md §1.2, §1.6).
+"""The WebSocket message codec (docs/protocol.md §1.2, §1.6).
 
 Client to server: ``{"request_type": ..., "data": {...}}`` in one text frame. Server to
 client: ``{"message_type": ..., "data": {...}, "timestamp": ...}``. Some server builds and
-docs use ``type`` instead of ``message_type`` (PROTOCOL.md §8 row 5): both are read.
+docs use ``type`` instead of ``message_type`` (docs/protocol.md §8 row 5): both are read.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 def encode_request(request_type: str, data: dict[str, Any] | None = None) -> str:
     """Encode a client request. ``data`` is always present: without it the server treats
-    the frame as malformed and stays silent (PROTOCOL.md §1.5)."""
+    the frame as malformed and stays silent (docs/protocol.md §1.5)."""
     return _dumps({"request_type": request_type, "data": {} if data is None else data})
 
 
@@ -93,7 +93,7 @@ def decode_message(payload: str | bytes) -> StreamingResult:
     """Decode one server frame into an event; never raises.
 
     A frame that is not a JSON object with a string type becomes an ``error`` event with
-    ``error_type`` ``"malformed_message"`` (DESIGN.md §4, tolerant reading). Unknown message
+    ``error_type`` ``"malformed_message"`` (docs/design.md §4, tolerant reading). Unknown message
     types and extra fields pass through unchanged.
     """
     try:

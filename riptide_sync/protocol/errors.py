@@ -9,7 +9,7 @@ An error status (an HTTP response, or a rejected WebSocket handshake) becomes an
     other 5xx  -> ServerError
     other      -> APIError
 
-Every error body shape the server sends is read (PROTOCOL.md §6): ``{"error": "..."}``
+Every error body shape the server sends is read (docs/protocol.md §6): ``{"error": "..."}``
 (with or without ``message``), ``{"error": {"type", "message", ...}}``, plain text (axum's
 400/415/422), an SSE or NDJSON error body on a 500 (§2.1, §3), and an empty body (408).
 No clock is read here: callers pass ``now`` for the HTTP-date form of ``Retry-After``.
@@ -135,7 +135,7 @@ def retry_after_from(
     """Seconds to wait that a 429/503 response asks for, or None.
 
     ``retry-after-ms`` wins when valid (the precise form, as openai reads it), then
-    ``Retry-After``, then the auth lockout body's ``retry_after_seconds`` (PROTOCOL.md §7.2).
+    ``Retry-After``, then the auth lockout body's ``retry_after_seconds`` (docs/protocol.md §7.2).
     ``headers`` must answer lower-case names (requests' case-insensitive headers do;
     websocket-client lower-cases them).
     """

@@ -1,4 +1,4 @@
-"""NDJSON crawl streams (PROTOCOL.md §2): an incremental line decoder and line classification.
+"""NDJSON crawl streams (docs/protocol.md §2): an incremental line decoder and line classification.
 
 Pure: fed bytes, returns values; no sockets, threads or clock. The HTTP transport
 (:mod:`riptide_sync._http`) feeds it the body as it arrives::
@@ -53,7 +53,7 @@ class NDJSONDecoder:
 
     Lines end with ``\\n``; a ``\\r`` before it is dropped (CRLF tolerated). Blank and
     whitespace-only lines are skipped. The decoder keeps no limit on line length: a result
-    line carries a whole document (PROTOCOL.md §1.10: no outbound size limit).
+    line carries a whole document (docs/protocol.md §1.10: no outbound size limit).
     """
 
     __slots__ = ("_parts",)
@@ -185,7 +185,7 @@ def classify_object(obj: Any, raw: bytes | str = b"") -> StreamingResult:
 
 
 def classify_line(line: bytes | str) -> StreamingResult:
-    """Decode one NDJSON line and classify it by its keys (PROTOCOL.md §2.3); never raises.
+    """Decode one NDJSON line and classify it by its keys (docs/protocol.md §2.3); never raises.
 
     - ``metadata``: has ``stream_type`` and ``request_id``
     - ``result``: has ``index``, ``result`` and ``progress``

@@ -79,7 +79,7 @@ class CrawlSession:
 
     Args:
         urls: the caller's list; duplicates are separate positions (the server crawls each
-            copy, PROTOCOL.md §6.1).
+            copy, docs/protocol.md §6.1).
         max_per_request: the most URLs one request may carry (the server's limit, 100).
         done: positions already delivered before this session (a checkpoint), or None.
     """

@@ -1,4 +1,4 @@
-"""Server-Sent Events crawl streams (PROTOCOL.md §3): an incremental decoder and the mapping
+"""Server-Sent Events crawl streams (docs/protocol.md §3): an incremental decoder and the mapping
 of the server's event names to the event vocabulary shared by every transport.
 
 Pure: fed bytes, returns values. The decoder follows the WHATWG HTML "event stream
@@ -38,7 +38,7 @@ SSE_EVENT_NAMES: dict[str, str] = {
     "summary": "summary",
     "error": "error",
 }
-"""Server event name -> shared event type (PROTOCOL.md §3). Other names pass through."""
+"""Server event name -> shared event type (docs/protocol.md §3). Other names pass through."""
 
 
 class ServerSentEvent(NamedTuple):

@@ -11,7 +11,7 @@ from ..exceptions import ConfigError, ValidationError
 __all__ = ["validate_urls", "validate_base_url", "websocket_url"]
 
 MAX_URL_BYTES = 2048
-"""The server's per-URL length limit (PROTOCOL.md §6.1 rule 3)."""
+"""The server's per-URL length limit (docs/protocol.md §6.1 rule 3)."""
 
 # Whitespace or a C0 control character. For str patterns ``\s`` is exactly the set of
 # ``str.isspace()`` (both are Py_UNICODE_ISSPACE): one C-level scan per URL.
@@ -33,7 +33,7 @@ def validate_urls(urls: Any) -> list[str]:
 
     Returns:
         The URLs as a list, unchanged and in order (duplicates are kept: the server crawls
-        each copy, PROTOCOL.md §6.1).
+        each copy, docs/protocol.md §6.1).
 
     Raises:
         ValidationError: ``urls`` is a bare string, not a list or tuple, empty, or holds a

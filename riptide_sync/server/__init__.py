@@ -17,7 +17,7 @@ Usage from pytest or a script::
 
 From the shell: ``riptide-sync serve [--port 8080] [--fault drop_after=3 ...]``.
 
-It speaks PROTOCOL.md: ``GET /healthz``; batch ``POST /crawl`` and ``/api/v1/crawl``
+It speaks docs/protocol.md: ``GET /healthz``; batch ``POST /crawl`` and ``/api/v1/crawl``
 (enhanced pipeline, §4); NDJSON ``POST /crawl/stream`` and ``/api/v1/crawl/stream``
 (variant A, §2); SSE ``POST /crawl/sse`` (§3); WebSocket ``GET /crawl/ws`` (§1). It
 fetches pages with aiohttp and extracts them with trafilatura, caches per ``cache_mode``
@@ -52,7 +52,7 @@ Public names:
   :func:`create_app`: the aiohttp app.
 
 The server never imports ``riptide_sync.protocol`` or any client module: client and server
-are two independent readings of PROTOCOL.md, so a shared misreading cannot hide.
+are two independent readings of docs/protocol.md, so a shared misreading cannot hide.
 """
 
 from __future__ import annotations

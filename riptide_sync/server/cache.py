@@ -1,4 +1,4 @@
-"""The result cache (PROTOCOL.md §5.3 keys; ``cache_mode`` semantics of §5.2).
+"""The result cache (docs/protocol.md §5.3 keys; ``cache_mode`` semantics of §5.2).
 
 Entries map a cache key to the JSON of an ExtractedDoc. Only successful fetches with a
 2xx origin status are stored. The SQLite variant survives restarts.

@@ -35,7 +35,7 @@ class Faults:
     drop_results_for: frozenset[str] = frozenset()
     """URLs whose result message is silently not sent, the first time each URL is crawled
     on this server (any transport). The summary still counts them, as when the real
-    server drops a message (PROTOCOL.md §1.9)."""
+    server drops a message (docs/protocol.md §1.9)."""
 
     drop_summary_first: int = 0
     """Silently skip the summary (WS ``summary``, NDJSON summary line, SSE ``complete``)
@@ -67,7 +67,7 @@ class Faults:
     on WS, NDJSON and SSE. 0 means no delay."""
 
     backpressure_drop: bool = False
-    """Apply the drop rules (a) and (b) of PROTOCOL.md §1.9 to stream messages on WS and
+    """Apply the drop rules (a) and (b) of docs/protocol.md §1.9 to stream messages on WS and
     SSE (and to NDJSON result lines). Off by default, as the local server has no reason
     to drop; this turns it into a scenario."""
 
@@ -115,7 +115,7 @@ class ServerConfig:
     """Port to bind; 0 picks a free one (see ``RunningServer.port``)."""
 
     api_keys: tuple[str, ...] = ()
-    """Accepted API keys. Empty means auth is off (PROTOCOL.md §7.2)."""
+    """Accepted API keys. Empty means auth is off (docs/protocol.md §7.2)."""
 
     rate_limit: int | None = None
     """Requests allowed per client per ``rate_limit_window`` (§7.3: 100 per 60 s on the

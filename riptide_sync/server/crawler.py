@@ -1,4 +1,4 @@
-"""The standard pipeline: cache lookup, fetch, extract, gate (PROTOCOL.md §5.3, §2.3).
+"""The standard pipeline: cache lookup, fetch, extract, gate (docs/protocol.md §5.3, §2.3).
 
 :class:`Crawler` turns one URL into an :class:`Outcome`; the surfaces (WS, NDJSON, SSE,
 batch) turn outcomes into their own CrawlResult shapes with :func:`result_for`.

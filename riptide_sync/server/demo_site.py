@@ -14,7 +14,7 @@ site is varied but identical on every run, and the package carries no bulky file
 The server crawls the site under the reserved host :data:`DEMO_HOST`
 (``http://demo.riptide.test/demo/...``, RFC 2606 ``.test``), which it resolves internally:
 no DNS, no socket, and no dependence on the port it listens on. That name passes the
-real server's private-address and blocked-pattern checks (PROTOCOL.md §6.1), which refuse
+real server's private-address and blocked-pattern checks (docs/protocol.md §6.1), which refuse
 ``127.0.0.1``. Browsers see the same pages at ``http://HOST:PORT/demo/``.
 """
 

@@ -1,4 +1,4 @@
-"""Turn a fetched page into an ExtractedDoc (PROTOCOL.md §5.4) and a quality score.
+"""Turn a fetched page into an ExtractedDoc (docs/protocol.md §5.4) and a quality score.
 
 trafilatura finds the main content, its markdown and metadata; lxml supplies what
 trafilatura does not return (all links, images, the ``lang`` attribute). Runs in a worker

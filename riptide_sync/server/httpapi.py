@@ -1,6 +1,6 @@
 """HTTP surfaces: middleware (rate limit, auth, request checks), health, batch, NDJSON, SSE.
 
-Middleware order follows PROTOCOL.md §0.2: rate limit, then auth, then request validation,
+Middleware order follows docs/protocol.md §0.2: rate limit, then auth, then request validation,
 then the handler (so 429 comes before 401, and 401 before 405/415/400).
 """
 

@@ -51,7 +51,7 @@ class Counters:
 
 
 class Backpressure:
-    """Send statistics of one connection and the rules of PROTOCOL.md §1.9."""
+    """Send statistics of one connection and the rules of docs/protocol.md §1.9."""
 
     SLOW_SEND = 6.0
     """Rule 2: a stream send slower than this (client_response_timeout / 10) counts."""

@@ -1,6 +1,6 @@
 """Wire-level helpers: JSON, timestamps, request parsing and validation.
 
-An independent reading of PROTOCOL.md §5.1-§5.2 (strict CrawlBody parsing) and §6.1
+An independent reading of docs/protocol.md §5.1-§5.2 (strict CrawlBody parsing) and §6.1
 (crawl request validation). Deliberately shares no code with ``riptide_sync.protocol``.
 """
 

@@ -1,4 +1,4 @@
-"""The WebSocket surface, ``GET /crawl/ws`` (PROTOCOL.md §1).
+"""The WebSocket surface, ``GET /crawl/ws`` (docs/protocol.md §1).
 
 By default a connection behaves as the real server's (§1.3, §1.8): one loop reads a frame,
 handles it completely (a crawl up to its summary) and only then reads the next, and a

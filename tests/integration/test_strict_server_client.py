@@ -1,6 +1,6 @@
 """The client against the local server's strict defaults (the real server's behaviour).
 
-The real server reads nothing and pings nothing while a crawl runs (PROTOCOL.md §1.8);
+The real server reads nothing and pings nothing while a crawl runs (docs/protocol.md §1.8);
 these are the places where the client had relied on the local server's old leniency.
 """
 

@@ -1,4 +1,4 @@
-"""NDJSON (PROTOCOL.md §2, variant A) and SSE (§3) over raw requests."""
+"""NDJSON (docs/protocol.md §2, variant A) and SSE (§3) over raw requests."""
 
 from __future__ import annotations
 

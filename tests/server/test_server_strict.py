@@ -1,6 +1,6 @@
 """The local server's defaults match the real server, point by point (issue 11 §2).
 
-Each test names the PROTOCOL.md section it checks, and, where a lenient behaviour survives
+Each test names the docs/protocol.md section it checks, and, where a lenient behaviour survives
 as a ServerConfig option, shows that the option still gives the old behaviour.
 """
 

@@ -1,4 +1,4 @@
-"""The WebSocket surface, GET /crawl/ws (PROTOCOL.md §1), with raw websocket-client."""
+"""The WebSocket surface, GET /crawl/ws (docs/protocol.md §1), with raw websocket-client."""
 
 from __future__ import annotations
 

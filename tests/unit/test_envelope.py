@@ -1,4 +1,4 @@
-"""The WebSocket message codec (PROTOCOL.md §1.2, §1.6), byte by byte."""
+"""The WebSocket message codec (docs/protocol.md §1.2, §1.6), byte by byte."""
 
 import json
 

@@ -135,7 +135,7 @@ def test_crawl_result_failed_shape_parses():
 def test_crawl_result_ok_is_false_for_any_failed_fetch():
     """One definition of success: no error and an HTTP status in 1..399. An origin error
     page passed through without ``error`` (a lenient server: status 404) is a failure,
-    as the real server's failed result (status 0, PROTOCOL.md §5.3) is."""
+    as the real server's failed result (status 0, docs/protocol.md §5.3) is."""
     ok = {**FAILED_WS_RESULT, "error": None, "status": 200, "gate_decision": "raw", "document": None}
     assert CrawlResult.model_validate(ok).ok
     assert CrawlResult.model_validate({**ok, "status": 301}).ok

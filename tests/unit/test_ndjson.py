@@ -1,4 +1,4 @@
-"""NDJSON decoder and line classification (PROTOCOL.md §2.3, §2.4): pure, byte by byte."""
+"""NDJSON decoder and line classification (docs/protocol.md §2.3, §2.4): pure, byte by byte."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ BAD_DURATIONS = [float("nan"), float("inf"), float("-inf"), -1, 0, True, False, 
 
 
 def test_config_error_is_a_validation_error():
-    """A bad base_url is bad input (DESIGN.md §4). Failed before: ConfigError was a
+    """A bad base_url is bad input (docs/design.md §4). Failed before: ConfigError was a
     sibling of ValidationError."""
     with pytest.raises(ValidationError) as info:
         RipTideClient("ftp://nowhere")

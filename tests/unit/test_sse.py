@@ -1,4 +1,4 @@
-"""SSE decoder and event mapping (PROTOCOL.md §3, WHATWG event stream): pure, byte by byte."""
+"""SSE decoder and event mapping (docs/protocol.md §3, WHATWG event stream): pure, byte by byte."""
 
 from __future__ import annotations
 

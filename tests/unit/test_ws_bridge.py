@@ -803,7 +803,7 @@ def test_request_ping_returns_pong_and_rtt(make_peer, open_transport) -> None:
 
 
 def test_request_without_reply_times_out(make_peer, open_transport) -> None:
-    """A request the server ignores (PROTOCOL.md §1.5) raises StreamTimeoutError."""
+    """A request the server ignores (docs/protocol.md §1.5) raises StreamTimeoutError."""
     peer = make_peer(lambda conn: conn.pump(2 * UNIT))
     transport = open_transport(peer)
     started = time.monotonic()
