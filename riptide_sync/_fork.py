@@ -63,7 +63,7 @@ def _after_fork_in_child() -> None:
         try:
             obj._after_fork_in_child()
         except Exception:  # pragma: no cover - safety net: never break the child's fork
-            logger.debug("! at-fork handler of %r failed", obj, exc_info=True)
+            logger.warning("! at-fork handler of %r failed", obj, exc_info=True)
 
 
 if hasattr(os, "register_at_fork"):  # every POSIX system; Windows has no fork()

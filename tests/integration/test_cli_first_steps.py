@@ -211,9 +211,10 @@ def test_crawl_counts_success_by_result_ok(server, capsys):
 
 
 @pytest.mark.parametrize("transport", ["ws", "ndjson"])
-def test_cli_process_failure_carries_its_cause(server, transport):
+def test_cli_process_failure_carries_its_cause(make_server, transport):
     """A failed URL's line and summary carry the error's type and message: the cause over
     NDJSON (which sends it), and over WebSocket (which does not) a pointer to NDJSON."""
+    server = make_server(allow_private=True)  # the dead origin is on loopback
     dead = closed_port_url() + "/page"
     done = run_cli("crawl", "--base-url", server.base_url, "--transport", transport, dead)
     assert done.returncode == 1
@@ -248,7 +249,7 @@ def test_cli_process_reconnect_is_shown_and_counted(make_server):
     assert done.returncode == 0, done.stderr
     retry = [line for line in done.stderr.splitlines() if line.startswith("[riptide_sync.stream] ! websocket stream:")]
     resume = [line for line in done.stderr.splitlines() if line.startswith("[riptide_sync.stream] > resumed")]
-    assert len(retry) == 1 and "retrying in" in retry[0] and "4 URL(s) without a result" in retry[0]
+    assert len(retry) == 1 and "retrying " in retry[0] and "4 URL(s) without a result" in retry[0]
     assert len(resume) == 1 and "re-requested 4 URL(s)" in resume[0]
     assert "; 1 reconnect (4 URLs re-requested)" in done.stderr
 

@@ -34,7 +34,7 @@ import time  # noqa: E402
 from riptide_sync import RipTideClient, StreamConnectionError  # noqa: E402
 
 SCENARIO, BASE_URL, ARTICLES = sys.argv[2], sys.argv[3], sys.argv[4:]
-SLOW = BASE_URL + "/demo/slow"
+SLOW = "http://demo.riptide.test/demo/slow"  # the demo site, served by the server itself
 TRANSPORTS = ("websocket", "ndjson", "sse")
 
 

@@ -131,14 +131,16 @@ urls = [f"https://example.com/parent/{i}" for i in range(150)]
 stream = getattr(client.streaming, "crawl_" + transport)(urls)
 events = iter(stream)
 first = [next(events) for _ in range(3)]
-spill_path = None
+spill_fd = None
 if transport == "websocket":
     queue = stream._core.lanes[0].transport.connection.queue
     deadline = time.monotonic() + 10
-    while queue.spill_path is None and time.monotonic() < deadline:
+    while queue._spill_fd is None and time.monotonic() < deadline:
         time.sleep(0.01)  # the reader spills what the paused consumer does not take
-    spill_path = queue.spill_path
-    assert spill_path and os.path.exists(spill_path), "no spill file before the fork"
+    spill_fd = queue._spill_fd
+    # The spill file is unlinked as soon as it is made: only its descriptor holds it.
+    assert spill_fd is not None and os.fstat(spill_fd).st_nlink == 0, "no spill file before the fork"
+    spilled = os.fstat(spill_fd).st_size
 
 pid = os.fork()
 if pid == 0:
@@ -168,16 +170,21 @@ if pid == 0:
 
 _, status = os.waitpid(pid, 0)
 child_code = status >> 8
-if spill_path is not None and stream._core.lanes[0].transport.connection.queue.spill_path:
-    assert os.path.exists(spill_path), "the child deleted the parent's spill file"
+if spill_fd is not None and stream._core.lanes[0].transport.connection.queue._spill_fd == spill_fd:
+    # The child closed its copy only: the parent's descriptor and data are intact.
+    assert os.fstat(spill_fd).st_size >= spilled, "the child truncated the parent's spill file"
 rest = list(events)
 indexes = [e.index for e in first + rest if e.event_type == "result"]
 summary = [e for e in rest if e.event_type == "summary"]
 client.close()
 print(f"child={child_code} results={len(indexes)} unique={len(set(indexes))} "
       f"summary={len(summary)}", flush=True)
-if spill_path is not None:
-    assert not os.path.exists(spill_path), "the spill file was left behind"
+if spill_fd is not None:
+    try:  # the descriptor number may be reused by now: look at what it names
+        target = os.readlink(f"/proc/self/fd/{spill_fd}")
+    except OSError:
+        target = ""
+    assert "riptide-spill-" not in target, "the spill file's descriptor was left open after close()"
 sys.exit(0 if child_code == 0 and sorted(indexes) == list(range(150)) and summary else 1)
 """
 

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from riptide_sync import RipTideClient, StreamConnectionError
+from riptide_sync.server.demo_site import page_url
 
 THREADS = 8
 URLS_PER_THREAD = 100
@@ -74,7 +75,7 @@ def test_close_from_another_thread_ends_a_blocked_consumer_within_a_second(make_
     thread ends its iteration at once."""
     server = make_server()
     client = RipTideClient(server.base_url, retry=None)
-    slow = server.base_url + "/demo/slow"
+    slow = page_url("slow")  # the demo site, served by the server itself
     for transport in ("websocket", "ndjson", "sse"):
         stream = getattr(client.streaming, f"crawl_{transport}")([slow], {"cache_mode": "bypass"})
         outcome: list[object] = []
