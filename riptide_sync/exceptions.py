@@ -12,7 +12,8 @@
     │   └── ServerError               other 5xx
     └── StreamingError                a stream could not be opened or completed
         ├── StreamConnectionError     could not connect, or the connection was lost
-        │                             (also builtin ConnectionError)
+        │   │                         (also builtin ConnectionError)
+        │   └── TLSVerificationError  the server's certificate failed verification: never retried
         ├── StreamTimeoutError        a deadline passed (also builtin TimeoutError)
         │   └── KeepaliveTimeoutError the peer stopped sending anything at all
         ├── SlowConsumerError         overflow="error" and the queue was full
