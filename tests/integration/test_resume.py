@@ -200,7 +200,10 @@ def test_thousand_urls_through_drop_every_150(make_server, transport):
     server = make_server(synthetic_doc_size=64, faults=Faults(drop_every=every))
     events, stats = crawl(server, transport, synthetic_urls(1000))
     assert_complete(events, 1000)
-    assert stats.reconnects >= 6
+    # Each connection carries at most `every` results, so 1,000 need at least 7 WebSocket
+    # connections (25 HTTP requests); the first two (parallel=2) are no reconnect, and a
+    # drop that falls on a request's end resumes nothing: at least 4 (WS) are resumes.
+    assert stats.reconnects >= (4 if transport == "ws" else 6)
     assert stats.results == 1000
 
 
