@@ -165,8 +165,13 @@ def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], opt
                     # checkpoints hold every result delivered so far.
                     _kill_local_workers(dask_client)
                 outcome = cli.EXIT_INTERRUPTED
-                note = (f"interrupted after {tally.completed} of {tally.total} results; run the "
-                        f"same command again to resume from {checkpoint_dir}")
+                # A rerun over a non-empty -o file is refused without --resume (the output
+                # is then written whole again from the bag, checkpointed rows included).
+                again = ("the same command with --resume"
+                         if args.output not in (None, "-") and not (args.resume or args.force)
+                         else "the same command again")
+                note = (f"interrupted after {tally.completed} of {tally.total} results; run "
+                        f"{again} to resume from {checkpoint_dir}")
     except OSError as exc:
         outcome = cli.EXIT_FAILED
         note = f"cannot write the output: {exc} (after {tally.completed} of {tally.total} results)"

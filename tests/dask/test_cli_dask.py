@@ -133,7 +133,7 @@ def test_cli_dask_ctrl_c_stops_at_once_and_the_rerun_resumes(make_server, tmp_pa
     assert proc.returncode == 130, err
     assert took < 2.0
     assert "Traceback" not in err
-    assert "run the same command again to resume from" in err
+    assert "run the same command with --resume to resume from" in err
     assert children  # the LocalCluster's worker processes
     _, alive = psutil.wait_procs(children, timeout=2.0)
     assert not [child for child in alive if child.status() != psutil.STATUS_ZOMBIE]
@@ -142,7 +142,7 @@ def test_cli_dask_ctrl_c_stops_at_once_and_the_rerun_resumes(make_server, tmp_pa
 
     before = checkpointed_urls(tmp_path / "ckpt")
     server.clear_request_log()
-    again = run_cli(*args[4:])
+    again = run_cli(*args[4:], "--resume")
     assert again.returncode == 0, again.stderr
     assert sorted(json.loads(line)["index"] for line in out.read_text().splitlines()) == list(range(1200))
     asked = collections.Counter(url for entry in server.request_log if entry.accepted for url in entry.urls)
