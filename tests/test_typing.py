@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.timeout(300)  # A cold run (no .mypy_cache) takes ~10-25 s; leave slow CI room.
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None,
-                    reason="mypy not installed (it comes with the dev extra)")
+                    reason="mypy not installed (the dev extra brings it on Python 3.10 and later)")
 def test_mypy_strict_passes() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "riptide_sync"],
