@@ -52,6 +52,13 @@ logger = logging.getLogger("riptide_sync.http")
 READ_SIZE = 64 * 1024
 """The most bytes one read asks for; a read returns what is available, up to this."""
 
+DRAIN_TIMEOUT = 1.0
+"""Seconds the end of a body may take after its summary before the connection is closed
+instead of returned to the pool (the server ends the body right after the summary)."""
+
+DRAIN_LIMIT = 64 * 1024
+"""Bytes after the summary read at most before the connection is closed instead."""
+
 MIN_IDLE_TIMEOUT = 45.0
 """Floor, in seconds, of the idle limit used when ``receive(None)`` is called: the server
 may legitimately say nothing for 30 s (the SSE heartbeat interval, and the per-URL fetch
@@ -145,8 +152,9 @@ class HTTPEventSource:
                 events.extend(decoded)
                 if self.summary_seen:
                     # The request is complete: nothing after the summary matters (§2.3
-                    # "last line"), so release the connection now.
-                    self._finish("the stream ended after its summary")
+                    # "last line"). Read the body to its end, so the connection goes
+                    # back to the pool, and release it now.
+                    self._drain_after_summary()
         return events.popleft()
 
     def _read(self, deadline: float | None, timeout: float | None) -> bytes:
@@ -185,6 +193,34 @@ class HTTPEventSource:
         if not chunk:
             self._on_eof()
         return chunk
+
+    def _drain_after_summary(self) -> None:
+        """Read what follows the summary up to the end of the body (normally only the
+        chunked body's last chunk, already sent), so urllib3 returns the connection to the
+        session's pool: the next request (a chunk, a crawl) then needs no TCP connect.
+        Bounded by ``DRAIN_TIMEOUT`` and ``DRAIN_LIMIT``; past either, or on any error, the
+        connection is closed instead, as a stream's connection always was before."""
+        with self._lock:
+            if self._closed or self._ended is not None:
+                return
+            self._reading = True
+        drained = 0
+        try:
+            if self._sock is not None:
+                self._sock.settimeout(DRAIN_TIMEOUT)
+            while drained <= DRAIN_LIMIT:
+                chunk = self._raw.read1(READ_SIZE, decode_content=True)
+                if not chunk:
+                    break  # the end of the body: urllib3 has put the connection back
+                drained += len(chunk)
+        except Exception:  # noqa: BLE001 - nothing after the summary matters; closed below
+            logger.debug("! reading past the %s summary failed", self._transport.name,
+                         exc_info=True)
+        finally:
+            with self._lock:
+                self._reading = False
+        # A connection back in the pool is no longer the response's: close() leaves it open.
+        self._finish("the stream ended after its summary")
 
     def _on_eof(self) -> None:
         """The body ended: an incomplete stream unless the summary came (§2.4)."""
