@@ -104,6 +104,14 @@ def _redact(proxy: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+_PROXY_VARIABLES = tuple(
+    name for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    for name in (base, base.upper())
+)
+"""The variables a proxy decision for an http(s) URL reads (urllib's getproxies() reads
+every ``*_proxy`` variable, but only these can apply to one)."""
+
+
 class _Session(requests.Session):
     """A Session whose TLS and proxy choices are the client's, not the environment's."""
 
@@ -112,13 +120,28 @@ class _Session(requests.Session):
     def merge_environment_settings(
         self, url: str, proxies: dict[str, str] | None, stream: bool | None, verify: Any, cert: Any,
     ) -> dict[str, Any]:
-        settings: dict[str, Any] = super().merge_environment_settings(url, proxies, stream, verify, cert)
         # requests would let REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace session.verify and
-        # would ignore NO_PROXY for session.proxies: apply the client's rules instead.
-        settings["verify"] = self.verify
-        proxy = proxy_for(self.riptide_config, str(url))
-        settings["proxies"] = {"http": proxy, "https": proxy} if proxy else {}
-        return settings
+        # would ignore NO_PROXY for session.proxies: the client's rules apply instead, so
+        # requests' own reading of the environment (three walks of os.environ per call,
+        # ~0.5 ms: 5 us per result at 100 URLs a request) is skipped.
+        proxy = self._proxy(str(url))
+        return {
+            "proxies": {"http": proxy, "https": proxy} if proxy else {},
+            "stream": requests.sessions.merge_setting(stream, self.stream),
+            "verify": self.verify,
+            "cert": requests.sessions.merge_setting(cert, self.cert),
+        }
+
+    def _proxy(self, url: str) -> str | None:
+        """:func:`proxy_for`, remembered per origin while the proxy variables stay the same."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, tuple(os.environ.get(n) for n in _PROXY_VARIABLES))
+        cache: dict[Any, str | None] = self.__dict__.setdefault("_riptide_proxies", {})
+        if key not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            cache[key] = proxy_for(self.riptide_config, url)
+        return cache[key]
 
 
 def make_session(config: ClientConfig) -> requests.Session:
