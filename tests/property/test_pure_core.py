@@ -83,7 +83,7 @@ def test_frame_parser_any_fragmentation_any_reads(msgs, cut_points):
     for piece in split_at(bytes(wire), cut_points):
         got.extend(parser.feed(piece))
     assert got == [payload for _, payload, _, _ in msgs]
-    assert [p for op, p in parser.controls if op == Opcode.PING] == pings
+    assert [p for _, op, p in parser.controls if op == Opcode.PING] == pings
     assert parser.payload_bytes == sum(len(m[1]) for m in msgs)
 
 
