@@ -9,6 +9,7 @@ the caller's list, one summary), calls ``on_message``, and guarantees cleanup on
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import os
@@ -88,6 +89,12 @@ class EventSource(Protocol):
                 closed from another thread.
             KeepaliveTimeoutError, SlowConsumerError, APIError: as their names say.
         """
+        ...
+
+    def ready(self) -> bool:
+        """True when ``receive()`` would return at once: an event is already buffered.
+        Optional (a source without it is read one event at a time by the pumps); never
+        blocks, never raises."""
         ...
 
     def close(self) -> None:
@@ -293,9 +300,14 @@ class _Lane:
         self.server_done = False  # an event said the server finished this request
 
 
-_HANDOFF_SIZE = 64
-"""Events the pump threads of a parallel stream may hold for the consumer at once; beyond
+_HANDOFF_SIZE = 2
+"""Batches the pump threads of a parallel stream may hold for the consumer at once; beyond
 it they wait, and the transports' own bounded queues (and overflow policy) take over."""
+
+_BATCH_MAX = 32
+"""Events a pump hands over at once at most: every event its source already holds, so the
+consumer and the pump meet once per batch (one lock round trip and one thread switch),
+not once per event. At most ``(_HANDOFF_SIZE + 1) * _BATCH_MAX`` events wait in pumps."""
 
 
 _WAIT_SLICE = 0.25
@@ -352,8 +364,15 @@ class _StreamCore:
         """The pumps still running (each removes itself when it ends), joined by close()."""
         self._pumps_lock = threading.Lock()
         self._handoff: queue.Queue[
-            tuple[_Lane, EventSource, StreamingResult | BaseException]
+            tuple[_Lane, EventSource, list[StreamingResult | BaseException]]
         ] = queue.Queue(_HANDOFF_SIZE)
+        self._ready: collections.deque[
+            tuple[_Lane, EventSource, StreamingResult | BaseException]
+        ] = collections.deque()
+        """Items of the last batch taken from the hand-off, not yet returned (consumer)."""
+        self._started_reading = False
+        """The first request has delivered a result (or its summary, or failed): the other
+        lanes may open. Time to first result: it does not wait for their handshakes."""
         self.events: Iterator[StreamingResult] = self._run()
 
     def close(self) -> None:
@@ -386,6 +405,8 @@ class _StreamCore:
         self._sent_welcome = self._sent_metadata = False
         while not self.closed:
             for lane in self.lanes:  # give every idle lane a request
+                if lane is not self.lanes[0] and not self._started_reading:
+                    break  # the other lanes open once the first has delivered something
                 while lane.plan is None and not self.closed:
                     plan = session.next_request()
                     if plan is None:
@@ -401,6 +422,10 @@ class _StreamCore:
             if not active:
                 break
             lane, item = self._next_item(active)
+            if not self._started_reading and (
+                isinstance(item, BaseException) or item.event_type in ("result", "summary")
+            ):
+                self._started_reading = True
             if self.closed:
                 return
             lane.last_item = time.monotonic()
@@ -526,11 +551,19 @@ class _StreamCore:
             if lane.pump is None:  # safety net: a direct lane never has company
                 logger.error("! a directly read request has company: moving it to a pump")
                 self._start_pump(lane)
+        ready = self._ready
         started = time.monotonic()
         while True:
-            try:
-                lane, source, item = self._handoff.get(timeout=_WAIT_SLICE)
-            except queue.Empty:
+            if ready:
+                lane, source, item = ready.popleft()
+            else:
+                try:
+                    lane, source, batch = self._handoff.get(timeout=_WAIT_SLICE)
+                except queue.Empty:
+                    batch = None
+                if batch is not None:
+                    ready.extend([(lane, source, one) for one in batch])
+                    continue
                 if self.closed:
                     return active[0], StreamingError("stream closed")
                 ended = self._ended_lane(active, started)
@@ -576,27 +609,39 @@ class _StreamCore:
         # and once the last result is read the wait for the summary is only the grace.
         unread = lane.pending
         done = False  # the server said it finished the request
+        ready: Callable[[], bool] | None = getattr(source, "ready", None)
         while not self.closed and lane.source is source:
-            timeout = self.summary_timeout if unread <= 0 or done else self.progress_timeout
-            item: StreamingResult | BaseException
-            try:
-                event = source.receive(timeout)
-            except BaseException as exc:  # delivered to the consumer, which decides
-                item = exc
-            else:
-                item = event
+            # One blocking receive, then every event the source already holds (at most
+            # _BATCH_MAX): handed over together, so a fast stream costs the consumer one
+            # hand-off per batch, not per event.
+            batch: list[StreamingResult | BaseException] = []
+            last = False
+            while True:
+                timeout = self.summary_timeout if unread <= 0 or done else self.progress_timeout
+                try:
+                    event = source.receive(timeout)
+                except BaseException as exc:  # delivered to the consumer, which decides
+                    batch.append(exc)
+                    last = True
+                    break
+                batch.append(event)
                 kind = event.event_type
                 if kind == "result":
                     unread -= 1
+                elif kind == "summary":
+                    last = True
+                    break
                 if kind in ("result", "progress") and server_finished(kind, event.data):
                     done = True
+                if ready is None or len(batch) >= _BATCH_MAX or not ready():
+                    break
             while not self.closed and lane.source is source:
                 try:
-                    self._handoff.put((lane, source, item), timeout=_WAIT_SLICE)
+                    self._handoff.put((lane, source, batch), timeout=_WAIT_SLICE)
                     break
                 except queue.Full:
                     continue
-            if isinstance(item, BaseException) or item.event_type == "summary":
+            if last:
                 return
 
     def _handle(

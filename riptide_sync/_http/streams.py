@@ -157,6 +157,10 @@ class HTTPEventSource:
                     self._drain_after_summary()
         return events.popleft()
 
+    def ready(self) -> bool:
+        """True when :meth:`receive` returns at once (events of the last read are left)."""
+        return bool(self._events)
+
     def _read(self, deadline: float | None, timeout: float | None) -> bytes:
         """One read of whatever the body has ready (at least one byte), or raise."""
         with self._lock:

@@ -351,6 +351,11 @@ class MessageQueue:
                 finally:
                     self._consumer_waiting = False
 
+    def ready(self) -> bool:
+        """True when :meth:`get` returns (or raises) without waiting. Any thread; no lock:
+        a stale answer only makes a pump hand over its batch a little early or late."""
+        return bool(self._mem) or bool(self._spill_count) or self._finished or self._closed
+
     def _unspill(self) -> None:
         """Move up to ``maxsize`` records from the spill file to memory. Holds the lock."""
         assert self._cond._is_owned()  # type: ignore[attr-defined]

@@ -104,6 +104,12 @@ class CrawlSource:
             self.finished = True
         return event
 
+    def ready(self) -> bool:
+        """True when :meth:`receive` returns at once: an event is already queued (or this
+        source was replaced, when it raises at once)."""
+        return (self._first is not None or self._transport._active is not self
+                or self._connection.ready())
+
     def _first_event(self, timeout: float | None) -> StreamingResult:
         """The new connection's first event, within the welcome deadline too."""
         deadline = self._transport.config.timeout
