@@ -97,6 +97,13 @@ class EventSource(Protocol):
         blocks, never raises."""
         ...
 
+    def watch(self, wake: Callable[[], None]) -> bool:
+        """Optional: call ``wake()`` (from any thread) whenever :meth:`ready` may have
+        become True, and return True; or return False when the source cannot (it is then
+        read by a pump thread). A watched source of a parallel stream is read by the
+        consumer itself, which waits for any of them: no thread hop per event."""
+        ...
+
     def close(self) -> None:
         """Abandon this request: release its response or connection. On WebSocket the
         socket is closed (a crawl cannot be cancelled on the server, and its late results
@@ -282,8 +289,8 @@ def progress_deadline(timeout_secs: float | None) -> float:
 class _Lane:
     """One connection's worth of the stream: its transport and the request it carries."""
 
-    __slots__ = ("transport", "plan", "source", "pending", "answered", "pump", "tracker",
-                 "progressed", "last_item", "server_done")
+    __slots__ = ("transport", "plan", "source", "pending", "answered", "pump", "watched",
+                 "tracker", "progressed", "last_item", "server_done")
 
     def __init__(self, transport: Transport | None, retry: RetryPolicy) -> None:
         self.transport = transport
@@ -292,6 +299,7 @@ class _Lane:
         self.pending = 0  # positions of the plan still without a result
         self.answered = False  # the server accepted the request (metadata or a result came)
         self.pump: threading.Thread | None = None
+        self.watched = False  # the consumer reads this request itself among others
         # Each connection has its own streak of failures: lanes that fail together (a
         # server restart) must not use up each other's attempts.
         self.tracker = RetryTracker(retry)
@@ -370,6 +378,10 @@ class _StreamCore:
             tuple[_Lane, EventSource, StreamingResult | BaseException]
         ] = collections.deque()
         """Items of the last batch taken from the hand-off, not yet returned (consumer)."""
+        self._readable = threading.Event()
+        """Set by watched sources (and pumps) when something may be ready to read."""
+        self._turn = 0
+        """Which watched lane the consumer looks at first (round robin)."""
         self._started_reading = False
         """The first request has delivered a result (or its summary, or failed): the other
         lanes may open. Time to first result: it does not wait for their handshakes."""
@@ -381,6 +393,7 @@ class _StreamCore:
                 return
             self.closed = True
         self._closed_event.set()
+        self._readable.set()
         try:
             for lane in self.lanes:
                 if lane.transport is not None:
@@ -442,6 +455,7 @@ class _StreamCore:
             source = lane.source
             missing = session.release(lane.plan)
             lane.plan = lane.source = lane.pump = None
+            lane.watched = False
             if outcome != "done" or missing:
                 # A lost connection, a stall, or a summary short of results: the
                 # connection cannot be trusted with another request (late results).
@@ -486,10 +500,20 @@ class _StreamCore:
         lane.server_done = False
         lane.last_item = time.monotonic()
         others_active = any(other.plan is not None for other in self.lanes if other is not lane)
+        lane.watched = False
         if len(self.lanes) > 1 and (others_active or self.session.has_unplanned):
-            # More than one request will be in flight: this one reads on a pump thread.
-            # A request that is alone (one chunk, or the last) is read directly: the
-            # hand-off costs a lock round trip per event.
+            # More than one request will be in flight: the consumer reads this one among
+            # the others when its source can wake it (WebSocket: the reader thread queues
+            # and wakes), else a pump thread reads it. A request that is alone (one chunk,
+            # or the last) is read directly.
+            self._multiplex(lane)
+
+    def _multiplex(self, lane: _Lane) -> None:
+        """Read ``lane`` among others: watched by the consumer, or on a pump thread."""
+        watch = getattr(lane.source, "watch", None)
+        if watch is not None and watch(self._readable.set):
+            lane.watched = True
+        else:
             self._start_pump(lane)
 
     def _start_pump(self, lane: _Lane) -> None:
@@ -540,7 +564,7 @@ class _StreamCore:
 
     def _next_item(self, active: list[_Lane]) -> tuple[_Lane, StreamingResult | BaseException]:
         """The next event (or the exception that ended a request) of any active lane."""
-        if len(active) == 1 and active[0].pump is None:
+        if len(active) == 1 and active[0].pump is None and not active[0].watched:
             lane = active[0]
             assert lane.source is not None
             try:
@@ -548,9 +572,11 @@ class _StreamCore:
             except StreamingError as exc:
                 return lane, exc
         for lane in active:
-            if lane.pump is None:  # safety net: a direct lane never has company
-                logger.error("! a directly read request has company: moving it to a pump")
-                self._start_pump(lane)
+            if lane.pump is None and not lane.watched:  # safety net: a direct lane never has company
+                logger.error("! a directly read request has company: multiplexing it")
+                self._multiplex(lane)
+        if any(lane.watched for lane in active):
+            return self._next_watched(active)
         ready = self._ready
         started = time.monotonic()
         while True:
@@ -575,6 +601,67 @@ class _StreamCore:
             if isinstance(item, BaseException) and not isinstance(item, StreamingError):
                 raise item  # not a stream failure (an APIError, a bug): the caller's to see
             return lane, item
+
+    def _next_watched(
+        self, active: list[_Lane]
+    ) -> tuple[_Lane, StreamingResult | BaseException]:
+        """:meth:`_next_item` when the consumer reads some requests itself: the next event
+        of the first ready watched lane (round robin), else of the pumps' hand-off; else
+        wait until a source or a pump wakes it. The watched lanes' deadlines are the
+        consumer's to keep: a lane silent past its limit ends in a StreamTimeoutError,
+        checked on every call, so a busy lane cannot hide a stalled one."""
+        watched = [lane for lane in active if lane.watched]
+        pumped = any(lane.pump is not None for lane in active)
+        ready = self._ready
+        readable = self._readable
+        count = len(watched)
+        started = time.monotonic()
+        while True:
+            while ready:
+                lane, source, item = ready.popleft()
+                if lane.source is not source:
+                    continue  # a late item of a request that has already ended
+                if isinstance(item, BaseException) and not isinstance(item, StreamingError):
+                    raise item
+                return lane, item
+            turn = self._turn
+            for step in range(count):
+                lane = watched[(turn + step) % count]
+                current = lane.source
+                assert current is not None
+                if current.ready():
+                    self._turn = turn + step + 1
+                    try:
+                        return lane, current.receive(0.0)
+                    except StreamingError as exc:
+                        return lane, exc
+            if pumped:
+                try:
+                    lane, source, batch = self._handoff.get_nowait()
+                except queue.Empty:
+                    pass
+                else:
+                    ready.extend([(lane, source, one) for one in batch])
+                    continue
+            if self.closed:
+                return active[0], StreamingError("stream closed")
+            now = time.monotonic()
+            for lane in watched:
+                limit = self._timeout(lane)
+                if limit is not None and now - lane.last_item > limit:
+                    return lane, StreamTimeoutError(f"no event within {limit:g} s")
+            if pumped:
+                ended = self._ended_lane(active, started)
+                if ended is not None:
+                    return ended
+            # Nothing ready: sleep until a reader queues something (clear, then look
+            # again, so a wake between the look above and the wait is not lost).
+            readable.clear()
+            if any(lane.source is not None and lane.source.ready() for lane in watched) or (
+                pumped and not self._handoff.empty()
+            ):
+                continue
+            readable.wait(_WAIT_SLICE)
 
     def _ended_lane(
         self, active: list[_Lane], started: float
@@ -638,6 +725,7 @@ class _StreamCore:
             while not self.closed and lane.source is source:
                 try:
                     self._handoff.put((lane, source, batch), timeout=_WAIT_SLICE)
+                    self._readable.set()  # a consumer waiting on watched lanes too
                     break
                 except queue.Full:
                     continue

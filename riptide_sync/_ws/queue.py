@@ -56,7 +56,7 @@ import struct
 import tempfile
 import threading
 import time
-from typing import Any, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from .._stream import StreamStats
 from ..exceptions import SlowConsumerError, StreamConnectionError, StreamTimeoutError
@@ -144,6 +144,10 @@ class MessageQueue:
         or None before the first spill and after close()."""
         self._spill_count = 0
         """Records in the spill file not read yet."""
+        self.listener: Optional[Callable[[], None]] = None
+        """Called (reader thread, or the closing one) after messages were queued, the
+        producer finished or the queue closed: a consumer watching several queues at once
+        waits for it instead of in get()."""
         self._spill_read = 0
         self._spill_write = 0
 
@@ -180,7 +184,10 @@ class MessageQueue:
                 return False
             if self._consumer_waiting:
                 self._cond.notify()
-            return True
+        listener = self.listener
+        if listener is not None:
+            listener()
+        return True
 
     def _overflow(self, items: Sequence[Item]) -> bool:
         """Apply the policy to a batch that does not fit. Holds the lock."""
@@ -291,6 +298,9 @@ class MessageQueue:
         """The producer stops; ``error`` (if any) is raised after the queued messages."""
         with self._cond:
             self._finish_locked(error)
+        listener = self.listener
+        if listener is not None:
+            listener()
 
     def _finish_locked(self, error: BaseException | None) -> None:
         if not self._finished:
@@ -405,6 +415,9 @@ class MessageQueue:
             fd = self._spill_fd
             self._spill_fd = self.spill_path = None
             self._cond.notify_all()
+        listener = self.listener
+        if listener is not None:
+            listener()
         if fd is not None:
             os.close(fd)  # the file was unlinked when created: this frees it
 
