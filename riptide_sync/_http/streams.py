@@ -112,6 +112,93 @@ class HTTPEventSource:
         """Why no more bytes will be read (summary seen, EOF, error), or None while open."""
         self.summary_seen = False
         """True once the request's summary was decoded: the stream is complete."""
+        self._ahead: collections.deque[bytes | BaseException] | None = None
+        """Read-ahead mode (:meth:`watch`): what the reader thread read, not decoded yet
+        (``b""`` is the end of the body, an exception the end of the reads)."""
+        self._arrived = threading.Event()
+        self._wake: Callable[[], None] | None = None
+        self._reader: threading.Thread | None = None
+
+    # -- read-ahead (a parallel stream) --------------------------------------------------
+
+    def watch(self, wake: Callable[[], None]) -> bool:
+        """Read the body on a thread of its own from now on, calling ``wake()`` after each
+        read; the consumer decodes (:meth:`receive`), so the thread does one read call
+        per chunk and no per-event work. The stream driver reads a parallel stream's
+        requests so, without a pump thread. False when the body is already done."""
+        with self._lock:
+            if self._closed or self._ended is not None or self._reader is not None or self._events:
+                return False
+            self._ahead = collections.deque()
+            self._wake = wake
+            self._reader = threading.Thread(
+                target=self._read_ahead, name="riptide-http-reader", daemon=True
+            )
+        self._reader.start()
+        return True
+
+    def _read_ahead(self) -> None:
+        """Reader thread: read until the end of the body (which also returns the connection
+        to the pool after a summary), the first error, or close(). The consumer's deadline
+        ends a stall: it closes the source, which wakes this read."""
+        ahead = self._ahead
+        wake = self._wake
+        assert ahead is not None and wake is not None
+        while True:
+            try:
+                chunk = self._read(None, None, at_eof=False)
+            except BaseException as exc:  # noqa: B902 - handed to the consumer
+                ahead.append(exc)
+                chunk = b""
+            else:
+                ahead.append(chunk)
+            self._arrived.set()
+            wake()
+            if not chunk:
+                return
+
+    def _receive_ahead(self, timeout: float | None) -> StreamingResult:
+        """:meth:`receive` in read-ahead mode: decode what the reader thread read."""
+        events = self._events
+        ahead = self._ahead
+        assert ahead is not None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not events:
+            if not ahead:
+                self._arrived.clear()
+                if not ahead:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0 or not self._arrived.wait(left):
+                        raise StreamTimeoutError(f"no event within {timeout:g} s")
+                continue
+            item = ahead.popleft()
+            if isinstance(item, BaseException):
+                ahead.appendleft(item)  # every later call raises it too
+                raise item
+            if not item:
+                ahead.append(item)
+                if self.summary_seen:
+                    raise StreamConnectionError("the stream ended after its summary")
+                leftover = self._end()
+                if leftover:
+                    raise StreamConnectionError(
+                        f"the {self._transport.name} body ended mid-message, before the "
+                        f"summary (cut after {leftover!r:.80})"
+                    )
+                raise StreamConnectionError(
+                    f"the {self._transport.name} body ended before the summary "
+                    f"(incomplete stream)"
+                )
+            self._take(item)
+            if self.summary_seen:
+                # The body ends right after its summary: let the reader read that end, so
+                # the connection is back in the pool before the next request is sent.
+                reader = self._reader
+                if reader is not None:
+                    reader.join(DRAIN_TIMEOUT)
+                    if reader.is_alive():
+                        self.close()  # more than the end came: the connection is not reused
+        return events.popleft()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -134,35 +221,41 @@ class HTTPEventSource:
             return events.popleft()
         if timeout is None:
             timeout = self._idle_timeout
+        if self._ahead is not None:
+            return self._receive_ahead(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while not events:
-            chunk = self._read(deadline, timeout)
-            self._stats.bytes_received += len(chunk)
-            decoded = self._decode(chunk)
-            if decoded:
-                self._stats.messages += len(decoded)
-                for event in decoded:
-                    kind = event.event_type
-                    if kind == "metadata":
-                        request_id = event.data.get("request_id")
-                        if isinstance(request_id, str):
-                            self._transport.session_id = request_id
-                    elif kind == "summary":
-                        self.summary_seen = True
-                events.extend(decoded)
-                if self.summary_seen:
-                    # The request is complete: nothing after the summary matters (§2.3
-                    # "last line"). Read the body to its end, so the connection goes
-                    # back to the pool, and release it now.
-                    self._drain_after_summary()
+            self._take(self._read(deadline, timeout))
+            if self.summary_seen:
+                # The request is complete: nothing after the summary matters (§2.3
+                # "last line"). Read the body to its end, so the connection goes back
+                # to the pool, and release it now.
+                self._drain_after_summary()
         return events.popleft()
 
     def ready(self) -> bool:
-        """True when :meth:`receive` returns at once (events of the last read are left)."""
-        return bool(self._events)
+        """True when :meth:`receive` returns (or raises) at once."""
+        return bool(self._events) or bool(self._ahead)
 
-    def _read(self, deadline: float | None, timeout: float | None) -> bytes:
-        """One read of whatever the body has ready (at least one byte), or raise."""
+    def _take(self, chunk: bytes) -> None:
+        """Decode one read of the body into events (consumer thread)."""
+        self._stats.bytes_received += len(chunk)
+        decoded = self._decode(chunk)
+        if decoded:
+            self._stats.messages += len(decoded)
+            for event in decoded:
+                kind = event.event_type
+                if kind == "metadata":
+                    request_id = event.data.get("request_id")
+                    if isinstance(request_id, str):
+                        self._transport.session_id = request_id
+                elif kind == "summary":
+                    self.summary_seen = True
+            self._events.extend(decoded)
+
+    def _read(self, deadline: float | None, timeout: float | None, *, at_eof: bool = True) -> bytes:
+        """One read of whatever the body has ready (at least one byte), or raise; at the
+        end of the body ``b""`` when ``at_eof`` is False, else the end is checked here."""
         with self._lock:
             if self._closed:
                 raise StreamConnectionError("the stream was closed")
@@ -195,6 +288,9 @@ class HTTPEventSource:
             self._finish(f"the stream failed earlier ({failure})")
             raise failure
         if not chunk:
+            if not at_eof:
+                self._finish("the stream ended")
+                return chunk
             self._on_eof()
         return chunk
 
@@ -274,9 +370,16 @@ class HTTPEventSource:
                     socket.socket.shutdown(sock, socket.SHUT_RDWR)
                 except OSError:
                     pass
+                self._join_reader()
                 return
             # Safety net: no socket found; closing is the only way to wake the reader.
         self._release()
+        self._join_reader()
+
+    def _join_reader(self) -> None:
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(1.0)  # no reader thread outlives close()
 
 
 class _HTTPStreamTransport:

@@ -200,7 +200,9 @@ def test_thousand_urls_through_drop_every_150(make_server, transport):
     server = make_server(synthetic_doc_size=64, faults=Faults(drop_every=every))
     events, stats = crawl(server, transport, synthetic_urls(1000))
     assert_complete(events, 1000)
-    assert stats.reconnects >= 6
+    # At least ceil(1000 / 150) = 7 connections on WebSocket; the first of each of the two
+    # lanes is not a resume, and the last ones may end below 150 results: 5 resumes.
+    assert stats.reconnects >= 5
     assert stats.results == 1000
 
 

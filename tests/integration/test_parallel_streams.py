@@ -1,7 +1,8 @@
-"""A parallel WebSocket stream is read by the consumer itself: each connection's reader
-thread queues its messages and wakes the consumer, which takes the next event of whichever
-request has one (no pump thread, no second hand-off per event). Exactly-once and every
-per-request deadline still hold.
+"""A parallel stream is read by the consumer itself: each connection's reader thread
+(WebSocket: the connection's own; NDJSON/SSE: a read-ahead thread per response, which only
+reads) queues what it read and wakes the consumer, which takes the next event of whichever
+request has one and decodes it (no pump thread, no second hand-off per event). Exactly-once
+and every per-request deadline still hold.
 """
 
 from __future__ import annotations
@@ -20,22 +21,30 @@ def _urls(n: int) -> list[str]:
     return [f"https://example.org/page/{i}" for i in range(n)]
 
 
-def test_parallel_websocket_stream_starts_no_pump_thread(make_server) -> None:
-    """1,000 URLs in 10 chunks on 2 connections: every index once, two connections, and
-    no pump thread at any point (before: one pump per chunk)."""
+@pytest.mark.parametrize("transport", ["websocket", "ndjson", "sse"])
+def test_parallel_stream_starts_no_pump_thread(make_server, transport: str) -> None:
+    """1,000 URLs in 10 chunks on 2 connections: every index once, and no pump thread at
+    any point (before: one pump per chunk); the readers are the transports' own."""
     running = make_server(synthetic_doc_size=200)
     seen_threads: set[str] = set()
+    before = set(threading.enumerate())
     with RipTideClient(running.base_url, parallel=2) as client:
         indices = []
-        for event in client.streaming.crawl_websocket(_urls(1000)):
+        for event in getattr(client.streaming, f"crawl_{transport}")(_urls(1000)):
             if event.event_type == "result":
                 indices.append(event.data["index"])
                 if len(indices) % 50 == 0:
                     seen_threads.update(t.name for t in threading.enumerate())
     assert sorted(indices) == list(range(1000))
-    assert running.counters.ws_accepted == 2
-    assert "riptide-ws-reader" in seen_threads
+    if transport == "websocket":
+        assert running.counters.ws_accepted == 2
+    reader = "riptide-ws-reader" if transport == "websocket" else "riptide-http-reader"
+    assert reader in seen_threads
     assert not any(name.startswith("riptide-stream-pump") for name in seen_threads)
+    deadline = time.monotonic() + 2
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not set(threading.enumerate()) - before  # close() left no thread behind
 
 
 def test_a_frozen_connection_beside_a_busy_one_times_out_and_resumes(make_server) -> None:
