@@ -333,8 +333,10 @@ class _StreamCore:
     each, up to ``parallel`` at once, one per connection), read their events until their
     summaries; on a lost connection, a stall or a summary that falls short, wait as the
     retry policy says and ask again for what is missing. With ``parallel`` 1 the consumer
-    reads the one request directly; with more, one pump thread per request reads its
-    source into a small shared hand-off.
+    reads the one request directly; with more, it reads each request's source itself when
+    the source can wake it (``watch``: the WebSocket reader and the HTTP read-ahead
+    threads do), waiting for any of them; a source that cannot is read by a pump thread
+    into a small shared hand-off.
     """
 
     def __init__(
