@@ -321,6 +321,9 @@ not once per event. At most ``(_HANDOFF_SIZE + 1) * _BATCH_MAX`` events wait in 
 _WAIT_SLICE = 0.25
 """Longest single wait of the consumer and the pumps on the hand-off (close() latency)."""
 
+_CHECK_EVERY = 0.05
+"""Seconds between checks of the watched lanes' deadlines while events keep coming."""
+
 _PUMP_MARGIN = 5.0
 """Seconds the consumer gives a pump beyond the pump's own deadline before it ends the
 request itself (a backstop: a pump's receive() normally ends in time on its own)."""
@@ -384,6 +387,8 @@ class _StreamCore:
         """Set by watched sources (and pumps) when something may be ready to read."""
         self._turn = 0
         """Which watched lane the consumer looks at first (round robin)."""
+        self._check_at = 0.0
+        """When the watched lanes' deadlines are next checked on the hot path."""
         self._started_reading = False
         """The first request has delivered a result (or its summary, or failed): the other
         lanes may open. Time to first result: it does not wait for their handshakes."""
@@ -573,12 +578,37 @@ class _StreamCore:
                 return lane, lane.source.receive(self._timeout(lane))
             except StreamingError as exc:
                 return lane, exc
+        watched = []
+        pumped = False
         for lane in active:
             if lane.pump is None and not lane.watched:  # safety net: a direct lane never has company
                 logger.error("! a directly read request has company: multiplexing it")
                 self._multiplex(lane)
-        if any(lane.watched for lane in active):
-            return self._next_watched(active)
+            if lane.watched:
+                watched.append(lane)
+            elif lane.pump is not None:
+                pumped = True
+        if watched:
+            now = time.monotonic()
+            if now >= self._check_at:
+                # Every watched lane's deadline, at least every _CHECK_EVERY seconds even
+                # while another lane always has an event ready.
+                self._check_at = now + _CHECK_EVERY
+                silent = self._silent_lane(watched, now)
+                if silent is not None:
+                    return silent
+            if not self._ready:
+                # The hot path: the next watched lane in turn has an event queued.
+                lane = watched[self._turn % len(watched)]
+                current = lane.source
+                assert current is not None
+                if current.ready():
+                    self._turn += 1
+                    try:
+                        return lane, current.receive(0.0)
+                    except StreamingError as exc:
+                        return lane, exc
+            return self._next_watched(active, watched, pumped)
         ready = self._ready
         started = time.monotonic()
         while True:
@@ -605,15 +635,13 @@ class _StreamCore:
             return lane, item
 
     def _next_watched(
-        self, active: list[_Lane]
+        self, active: list[_Lane], watched: list[_Lane], pumped: bool
     ) -> tuple[_Lane, StreamingResult | BaseException]:
         """:meth:`_next_item` when the consumer reads some requests itself: the next event
         of the first ready watched lane (round robin), else of the pumps' hand-off; else
         wait until a source or a pump wakes it. The watched lanes' deadlines are the
         consumer's to keep: a lane silent past its limit ends in a StreamTimeoutError,
         checked on every call, so a busy lane cannot hide a stalled one."""
-        watched = [lane for lane in active if lane.watched]
-        pumped = any(lane.pump is not None for lane in active)
         ready = self._ready
         readable = self._readable
         count = len(watched)
@@ -647,11 +675,9 @@ class _StreamCore:
                     continue
             if self.closed:
                 return active[0], StreamingError("stream closed")
-            now = time.monotonic()
-            for lane in watched:
-                limit = self._timeout(lane)
-                if limit is not None and now - lane.last_item > limit:
-                    return lane, StreamTimeoutError(f"no event within {limit:g} s")
+            silent = self._silent_lane(watched, time.monotonic())
+            if silent is not None:
+                return silent
             if pumped:
                 ended = self._ended_lane(active, started)
                 if ended is not None:
@@ -664,6 +690,18 @@ class _StreamCore:
             ):
                 continue
             readable.wait(_WAIT_SLICE)
+
+    def _silent_lane(
+        self, watched: list[_Lane], now: float
+    ) -> tuple[_Lane, StreamTimeoutError] | None:
+        """A watched lane silent past its deadline with nothing queued, and its failure."""
+        for lane in watched:
+            limit = self._timeout(lane)
+            if limit is not None and now - lane.last_item > limit:
+                source = lane.source
+                if source is None or not source.ready():
+                    return lane, StreamTimeoutError(f"no event within {limit:g} s")
+        return None
 
     def _ended_lane(
         self, active: list[_Lane], started: float
