@@ -1,7 +1,11 @@
 """One client run per process: ``python -m benchmarks.clients NAME BASE_URL COUNT``.
 
-Each run streams ``COUNT`` synthetic results from the local server at ``BASE_URL`` in one
-crawl request and prints one JSON line with what it measured. One process per run means
+Each run streams ``COUNT`` synthetic results from the local server at ``BASE_URL`` and prints
+one JSON line with what it measured. ``--chunk N`` (default 100, the real server's limit)
+is the request pattern every client replays: the SDK gets ``max_urls_per_request=N`` and
+chunks the list itself; every peer sends the same ``N``-URL requests, in the same order, one
+after another on one connection (one ``requests.Session`` for NDJSON), each after the
+previous request's summary. ``--chunk COUNT`` is the one-request case. One process per run means
 the peak RSS (``VmHWM``) belongs to that client alone, and the server (another process)
 never shares the client's GIL.
 
@@ -18,12 +22,19 @@ Clients (the SDK ones through the public API, default settings unless stated):
 
 ``sdk_ws`` / ``sdk_ndjson`` / ``sdk_sse``
     ``client.streaming.crawl_websocket`` / ``crawl_ndjson`` / ``crawl_sse``, iterated with
-    a plain ``for``; ``max_urls_per_request=COUNT`` so it is one request, as for the others.
+    a plain ``for``, default settings (``parallel`` included); ``max_urls_per_request`` is
+    the chunk.
+``sdk_ws_p1`` / ``sdk_ndjson_p1``
+    the same with ``parallel=1`` (the chunks in sequence on one connection).
 ``wsclient``
     websocket-client ``create_connection`` + ``recv()`` + ``json.loads`` (UTF-8 check off,
     as the SDK's reader does not re-validate either).
 ``websockets_async``
-    the ``websockets`` asyncio client (``async for`` + ``json.loads``), compression off.
+    the ``websockets`` asyncio client (``async for`` + ``json.loads``), compression off:
+    the transport pattern of the official async RipTide SDK.
+``picows``
+    picows (asyncio, Cython frame parser: the fastest Python WebSocket client we know of),
+    a ``WSListener`` whose ``on_ws_frame`` runs ``json.loads`` on each frame's payload.
 ``websockets_sync``
     ``websockets.sync.client`` ``recv()`` + ``json.loads``, compression off.
 ``requests_ndjson``
@@ -45,15 +56,26 @@ import sys
 import time
 from typing import Any, Callable
 
-WS_PEERS = ("wsclient", "websockets_async", "websockets_sync")
+WS_PEERS = ("picows", "websockets_async", "websockets_sync", "wsclient")
 SDK_CLIENTS = ("sdk_ws", "sdk_ndjson", "sdk_sse")
-CLIENTS = ("sdk_ws", "sdk_ndjson", "sdk_sse", "wsclient", "websockets_async",
-           "websockets_sync", "requests_ndjson", "raw_socket")
+SDK_VARIANTS = {"sdk_ws_p1": ("sdk_ws", {"parallel": 1}),
+                "sdk_ndjson_p1": ("sdk_ndjson", {"parallel": 1})}
+"""Extra SDK clients: (transport client, settings that differ from the defaults)."""
+CLIENTS = ("sdk_ws", "sdk_ws_p1", "sdk_ndjson", "sdk_ndjson_p1", "sdk_sse", "picows",
+           "websockets_async", "websockets_sync", "wsclient", "requests_ndjson", "raw_socket")
+DEFAULT_CHUNK = 100
+"""URLs per request: the real server's limit."""
 
 
 def urls_for(count: int) -> list[str]:
     """The URL list every client requests (the synthetic server fetches nothing)."""
     return [f"https://example.org/page/{i}" for i in range(count)]
+
+
+def chunks_of(urls: list[str], chunk: int) -> list[list[str]]:
+    """The requests every client sends, in order (the SDK's own chunking: consecutive
+    slices of at most ``chunk`` URLs)."""
+    return [urls[i : i + chunk] for i in range(0, len(urls), chunk)]
 
 
 def _crawl_frame_text(urls: list[str]) -> str:
@@ -104,11 +126,12 @@ class Meter:
 # --- the clients: each returns a Meter once the stream has ended -----------------------------
 
 
-def run_sdk(transport: str, base: str, urls: list[str], **client_kwargs: Any) -> Meter:
+def run_sdk(transport: str, base: str, urls: list[str], chunk: int,
+            **client_kwargs: Any) -> Meter:
     from riptide_sync import RipTideClient
 
     pace = client_kwargs.pop("pace", 0.0)
-    with RipTideClient(base, max_urls_per_request=len(urls), timeout=300.0,
+    with RipTideClient(base, max_urls_per_request=min(chunk, max(1, len(urls))), timeout=300.0,
                        **client_kwargs) as client:
         crawl = {"sdk_ws": client.streaming.crawl_websocket,
                  "sdk_ndjson": client.streaming.crawl_ndjson,
@@ -146,15 +169,17 @@ _STATS: dict[str, Any] = {}
 _LAST_METER: Meter | None = None
 
 
-def run_wsclient(base: str, urls: list[str]) -> Meter:
+def run_wsclient(base: str, urls: list[str], chunk: int) -> Meter:
     import websocket
 
     meter = Meter()  # the clock starts before connecting, as for every client
     ws = websocket.create_connection(_ws_url(base), skip_utf8_validation=True, timeout=300)
     try:
         ws.recv()  # welcome
-        ws.send(_crawl_frame_text(urls))
-        return _drain_ws(ws.recv, meter)
+        for part in chunks_of(urls, chunk):
+            ws.send(_crawl_frame_text(part))
+            _drain_ws(ws.recv, meter)
+        return meter
     finally:
         ws.close()
 
@@ -168,11 +193,13 @@ def _drain_ws(recv: Any, meter: Meter) -> Meter:
         kind = loads(raw).get("message_type")
         if kind == "result":
             meter.result()
-        elif kind == "summary" or kind == "error":
+        elif kind == "summary":
             return meter
+        elif kind == "error":
+            raise RuntimeError(f"the server answered an error: {raw[:200]!r}")
 
 
-def run_websockets_async(base: str, urls: list[str]) -> Meter:
+def run_websockets_async(base: str, urls: list[str], chunk: int) -> Meter:
     import asyncio
 
     from websockets.asyncio.client import connect
@@ -183,51 +210,119 @@ def run_websockets_async(base: str, urls: list[str]) -> Meter:
         async with connect(_ws_url(base), max_size=None, compression=None,
                            ping_interval=None) as ws:
             await ws.recv()  # welcome
-            await ws.send(_crawl_frame_text(urls))
-            async for raw in ws:
-                meter.bytes += len(raw)
-                kind = loads(raw).get("message_type")
-                if kind == "result":
-                    meter.result()
-                elif kind == "summary" or kind == "error":
-                    break
+            for part in chunks_of(urls, chunk):
+                await ws.send(_crawl_frame_text(part))
+                async for raw in ws:
+                    meter.bytes += len(raw)
+                    kind = loads(raw).get("message_type")
+                    if kind == "result":
+                        meter.result()
+                    elif kind == "summary":
+                        break
+                    elif kind == "error":
+                        raise RuntimeError(f"the server answered an error: {raw[:200]!r}")
         return meter
 
     return asyncio.run(main())
 
 
-def run_websockets_sync(base: str, urls: list[str]) -> Meter:
+def run_picows(base: str, urls: list[str], chunk: int) -> Meter:
+    """picows: a listener gets each frame in the protocol's data_received callback."""
+    import asyncio
+
+    from picows import WSListener, WSMsgType, ws_connect
+
+    parts = chunks_of(urls, chunk)
+    loads = json.loads
+
+    class Listener(WSListener):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.meter: Meter | None = None
+            self.done: asyncio.Future[Meter] = asyncio.get_running_loop().create_future()
+            self.next_part = 0
+
+        def send_next(self, transport: Any) -> None:
+            part = parts[self.next_part]
+            self.next_part += 1
+            transport.send(WSMsgType.TEXT, _crawl_frame_text(part).encode())
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            if frame.msg_type != WSMsgType.TEXT:
+                if frame.msg_type == WSMsgType.CLOSE and not self.done.done():
+                    self.done.set_exception(RuntimeError("the server closed the connection"))
+                return
+            raw = frame.get_payload_as_bytes()
+            kind = loads(raw).get("message_type")
+            meter = self.meter
+            assert meter is not None
+            meter.bytes += len(raw)
+            if kind == "result":
+                meter.result()
+            elif kind == "welcome":
+                self.send_next(transport)
+            elif kind == "summary":
+                if self.next_part < len(parts):
+                    self.send_next(transport)
+                elif not self.done.done():
+                    self.done.set_result(meter)
+            elif kind == "error" and not self.done.done():
+                self.done.set_exception(RuntimeError(f"the server answered an error: {raw[:200]!r}"))
+
+    async def main() -> Meter:
+        meter = Meter()
+        listener_box: list[Listener] = []
+
+        def factory() -> Listener:
+            listener = Listener()
+            listener.meter = meter
+            listener_box.append(listener)
+            return listener
+
+        transport, listener = await ws_connect(factory, _ws_url(base), max_frame_size=1 << 30)
+        try:
+            return await listener.done
+        finally:
+            transport.disconnect()
+
+    return asyncio.run(main())
+
+
+def run_websockets_sync(base: str, urls: list[str], chunk: int) -> Meter:
     from websockets.sync.client import connect
 
     meter = Meter()  # the clock starts before connecting, as for every client
     with connect(_ws_url(base), max_size=None, compression=None) as ws:
         ws.recv()  # welcome
-        ws.send(_crawl_frame_text(urls))
-        return _drain_ws(ws.recv, meter)
+        for part in chunks_of(urls, chunk):
+            ws.send(_crawl_frame_text(part))
+            _drain_ws(ws.recv, meter)
+        return meter
 
 
-def run_requests_ndjson(base: str, urls: list[str]) -> Meter:
+def run_requests_ndjson(base: str, urls: list[str], chunk: int) -> Meter:
+    """One Session (a pooled connection) and one streamed POST per chunk."""
     import requests
 
     loads = json.loads
     meter = Meter()
     with requests.Session() as session:
-        with session.post(base + "/crawl/stream", json={"urls": urls}, stream=True,
-                          timeout=300) as response:
-            response.raise_for_status()
-            for line in response.iter_lines(chunk_size=65536):
-                if not line:
-                    continue
-                meter.bytes += len(line)
-                if "result" in loads(line):
-                    meter.result()
+        for part in chunks_of(urls, chunk):
+            with session.post(base + "/crawl/stream", json={"urls": part}, stream=True,
+                              timeout=300) as response:
+                response.raise_for_status()
+                for line in response.iter_lines(chunk_size=65536):
+                    if not line:
+                        continue
+                    meter.bytes += len(line)
+                    if "result" in loads(line):
+                        meter.result()
     return meter
 
 
 _SUMMARY_MARK = b'"message_type":"summary"'
 
 
-def run_raw_socket(base: str, urls: list[str]) -> Meter:
+def run_raw_socket(base: str, urls: list[str], chunk: int) -> Meter:
     """The ceiling: handshake, one masked crawl frame, then count bytes until the summary.
 
     The frame header of the first result is not parsed: ``ttfr`` is the first byte after
@@ -250,22 +345,22 @@ def run_raw_socket(base: str, urls: list[str]) -> Meter:
         rest = head.split(b"\r\n\r\n", 1)[1]
         while b"welcome" not in rest:
             rest += sock.recv(65536)
-        payload = _crawl_frame_text(urls).encode()
-        sock.sendall(_masked_frame(payload))
         recv = sock.recv
-        tail = b""
         total = 0
-        while True:
-            chunk = recv(1 << 20)
-            if not chunk:
-                break
-            if meter.first is None:
-                meter.first = time.perf_counter()
-            total += len(chunk)
-            window = tail + chunk[:64]
-            if _SUMMARY_MARK in window or _SUMMARY_MARK in chunk[-4096:]:
-                break
-            tail = chunk[-64:]
+        for part in chunks_of(urls, chunk):
+            sock.sendall(_masked_frame(_crawl_frame_text(part).encode()))
+            tail = b""
+            while True:
+                data = recv(1 << 20)
+                if not data:
+                    raise RuntimeError("the server closed the connection")
+                if meter.first is None:
+                    meter.first = time.perf_counter()
+                total += len(data)
+                window = tail + data[:64]
+                if _SUMMARY_MARK in window or _SUMMARY_MARK in data[-4096:]:
+                    break
+                tail = data[-64:]
         meter.bytes = total
         meter.results = len(urls)
     finally:
@@ -291,6 +386,7 @@ def _ws_url(base: str) -> str:
 
 RUNNERS: dict[str, Callable[..., Meter]] = {
     "wsclient": run_wsclient,
+    "picows": run_picows,
     "websockets_async": run_websockets_async,
     "websockets_sync": run_websockets_sync,
     "requests_ndjson": run_requests_ndjson,
@@ -298,13 +394,18 @@ RUNNERS: dict[str, Callable[..., Meter]] = {
 }
 
 
-def measure(name: str, base: str, count: int, **sdk_kwargs: Any) -> dict[str, Any]:
+def measure(name: str, base: str, count: int, chunk: int = DEFAULT_CHUNK,
+            **sdk_kwargs: Any) -> dict[str, Any]:
     """Run one client once in this process and return its measurements."""
     urls = urls_for(count)
-    if name in SDK_CLIENTS:
-        fn: Callable[..., Meter] = lambda base, urls: run_sdk(name, base, urls, **dict(sdk_kwargs))
+    fn: Callable[..., Meter]
+    if name in SDK_CLIENTS or name in SDK_VARIANTS:
+        transport, settings = SDK_VARIANTS.get(name, (name, {}))
+        kwargs = {**settings, **sdk_kwargs}
+        fn = lambda base, urls: run_sdk(transport, base, urls, chunk, **dict(kwargs))
     else:
-        fn = RUNNERS[name]
+        runner = RUNNERS[name]
+        fn = lambda base, urls: runner(base, urls, chunk)
     # Warm-up: one small crawl, not measured, so that imports and first-use costs (lazy
     # imports, code paths run once per process) stay out of the numbers, as in any
     # long-lived process. Same for every client.
@@ -322,7 +423,8 @@ def measure(name: str, base: str, count: int, **sdk_kwargs: Any) -> dict[str, An
     end = time.perf_counter()
     cpu = _cpu() - cpu0
     return {
-        "client": name, "count": count, "results": meter.results, "bytes": meter.bytes,
+        "client": name, "count": count, "chunk": chunk, "results": meter.results,
+        "bytes": meter.bytes,
         "seconds": end - meter.t0,
         "ttfr_ms": None if meter.first is None else (meter.first - meter.t0) * 1000.0,
         "cpu_seconds": cpu,
@@ -342,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("client", choices=CLIENTS)
     parser.add_argument("base_url")
     parser.add_argument("count", type=int)
+    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK,
+                        help="URLs per request (default 100, the real server's limit)")
     parser.add_argument("--overflow", default=None)
     parser.add_argument("--queue-size", type=int, default=None)
     parser.add_argument("--pace", type=float, default=0.0,
@@ -362,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         from riptide_sync import RetryPolicy
 
         kwargs["retry"] = RetryPolicy(max_attempts=50, initial_backoff=0.0, jitter=0.0)
-    report = measure(args.client, args.base_url, args.count, **kwargs)
+    report = measure(args.client, args.base_url, args.count, args.chunk, **kwargs)
     sys.stdout.write(json.dumps(report) + "\n")
     return 0
 

@@ -9,6 +9,7 @@ the caller's list, one summary), calls ``on_message``, and guarantees cleanup on
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import os
@@ -89,6 +90,19 @@ class EventSource(Protocol):
                 closed from another thread.
             KeepaliveTimeoutError, SlowConsumerError, APIError: as their names say.
         """
+        ...
+
+    def ready(self) -> bool:
+        """True when ``receive()`` would return at once: an event is already buffered.
+        Optional (a source without it is read one event at a time by the pumps); never
+        blocks, never raises."""
+        ...
+
+    def watch(self, wake: Callable[[], None]) -> bool:
+        """Optional: call ``wake()`` (from any thread) whenever :meth:`ready` may have
+        become True, and return True; or return False when the source cannot (it is then
+        read by a pump thread). A watched source of a parallel stream is read by the
+        consumer itself, which waits for any of them: no thread hop per event."""
         ...
 
     def close(self) -> None:
@@ -288,8 +302,8 @@ def progress_deadline(timeout_secs: float | None) -> float:
 class _Lane:
     """One connection's worth of the stream: its transport and the request it carries."""
 
-    __slots__ = ("transport", "plan", "source", "pending", "answered", "pump", "tracker",
-                 "progressed", "last_item", "server_done")
+    __slots__ = ("transport", "plan", "source", "pending", "answered", "pump", "watched",
+                 "tracker", "progressed", "last_item", "server_done")
 
     def __init__(self, transport: Transport | None, retry: RetryPolicy) -> None:
         self.transport = transport
@@ -298,6 +312,7 @@ class _Lane:
         self.pending = 0  # positions of the plan still without a result
         self.answered = False  # the server accepted the request (metadata or a result came)
         self.pump: threading.Thread | None = None
+        self.watched = False  # the consumer reads this request itself among others
         # Each connection has its own streak of failures: lanes that fail together (a
         # server restart) must not use up each other's attempts.
         self.tracker = RetryTracker(retry)
@@ -306,13 +321,21 @@ class _Lane:
         self.server_done = False  # an event said the server finished this request
 
 
-_HANDOFF_SIZE = 64
-"""Events the pump threads of a parallel stream may hold for the consumer at once; beyond
+_HANDOFF_SIZE = 2
+"""Batches the pump threads of a parallel stream may hold for the consumer at once; beyond
 it they wait, and the transports' own bounded queues (and overflow policy) take over."""
+
+_BATCH_MAX = 32
+"""Events a pump hands over at once at most: every event its source already holds, so the
+consumer and the pump meet once per batch (one lock round trip and one thread switch),
+not once per event. At most ``(_HANDOFF_SIZE + 1) * _BATCH_MAX`` events wait in pumps."""
 
 
 _WAIT_SLICE = 0.25
 """Longest single wait of the consumer and the pumps on the hand-off (close() latency)."""
+
+_CHECK_EVERY = 0.05
+"""Seconds between checks of the watched lanes' deadlines while events keep coming."""
 
 _PUMP_MARGIN = 5.0
 """Seconds the consumer gives a pump beyond the pump's own deadline before it ends the
@@ -326,8 +349,10 @@ class _StreamCore:
     each, up to ``parallel`` at once, one per connection), read their events until their
     summaries; on a lost connection, a stall or a summary that falls short, wait as the
     retry policy says and ask again for what is missing. With ``parallel`` 1 the consumer
-    reads the one request directly; with more, one pump thread per request reads its
-    source into a small shared hand-off.
+    reads the one request directly; with more, it reads each request's source itself when
+    the source can wake it (``watch``: the WebSocket reader and the HTTP read-ahead
+    threads do), waiting for any of them; a source that cannot is read by a pump thread
+    into a small shared hand-off.
     """
 
     def __init__(
@@ -365,8 +390,21 @@ class _StreamCore:
         """The pumps still running (each removes itself when it ends), joined by close()."""
         self._pumps_lock = threading.Lock()
         self._handoff: queue.Queue[
-            tuple[_Lane, EventSource, StreamingResult | BaseException]
+            tuple[_Lane, EventSource, list[StreamingResult | BaseException]]
         ] = queue.Queue(_HANDOFF_SIZE)
+        self._ready: collections.deque[
+            tuple[_Lane, EventSource, StreamingResult | BaseException]
+        ] = collections.deque()
+        """Items of the last batch taken from the hand-off, not yet returned (consumer)."""
+        self._readable = threading.Event()
+        """Set by watched sources (and pumps) when something may be ready to read."""
+        self._turn = 0
+        """Which watched lane the consumer looks at first (round robin)."""
+        self._check_at = 0.0
+        """When the watched lanes' deadlines are next checked on the hot path."""
+        self._started_reading = False
+        """The first request has delivered a result (or its summary, or failed): the other
+        lanes may open. Time to first result: it does not wait for their handshakes."""
         self.events: Iterator[StreamingResult] = self._run()
 
     def close(self) -> None:
@@ -375,6 +413,7 @@ class _StreamCore:
                 return
             self.closed = True
         self._closed_event.set()
+        self._readable.set()
         try:
             for lane in self.lanes:
                 if lane.transport is not None:
@@ -399,6 +438,8 @@ class _StreamCore:
         self._sent_welcome = self._sent_metadata = False
         while not self.closed:
             for lane in self.lanes:  # give every idle lane a request
+                if lane is not self.lanes[0] and not self._started_reading:
+                    break  # the other lanes open once the first has delivered something
                 while lane.plan is None and not self.closed:
                     plan = session.next_request()
                     if plan is None:
@@ -414,6 +455,10 @@ class _StreamCore:
             if not active:
                 break
             lane, item = self._next_item(active)
+            if not self._started_reading and (
+                isinstance(item, BaseException) or item.event_type in ("result", "summary")
+            ):
+                self._started_reading = True
             if self.closed:
                 return
             lane.last_item = time.monotonic()
@@ -430,6 +475,7 @@ class _StreamCore:
             source = lane.source
             missing = session.release(lane.plan)
             lane.plan = lane.source = lane.pump = None
+            lane.watched = False
             if outcome != "done" or missing:
                 # A lost connection, a stall, or a summary short of results: the
                 # connection cannot be trusted with another request (late results).
@@ -474,10 +520,20 @@ class _StreamCore:
         lane.server_done = False
         lane.last_item = time.monotonic()
         others_active = any(other.plan is not None for other in self.lanes if other is not lane)
+        lane.watched = False
         if len(self.lanes) > 1 and (others_active or self.session.has_unplanned):
-            # More than one request will be in flight: this one reads on a pump thread.
-            # A request that is alone (one chunk, or the last) is read directly: the
-            # hand-off costs a lock round trip per event.
+            # More than one request will be in flight: the consumer reads this one among
+            # the others when its source can wake it (WebSocket: the reader thread queues
+            # and wakes), else a pump thread reads it. A request that is alone (one chunk,
+            # or the last) is read directly.
+            self._multiplex(lane)
+
+    def _multiplex(self, lane: _Lane) -> None:
+        """Read ``lane`` among others: watched by the consumer, or on a pump thread."""
+        watch = getattr(lane.source, "watch", None)
+        if watch is not None and watch(self._readable.set):
+            lane.watched = True
+        else:
             self._start_pump(lane)
 
     def _start_pump(self, lane: _Lane) -> None:
@@ -528,22 +584,57 @@ class _StreamCore:
 
     def _next_item(self, active: list[_Lane]) -> tuple[_Lane, StreamingResult | BaseException]:
         """The next event (or the exception that ended a request) of any active lane."""
-        if len(active) == 1 and active[0].pump is None:
+        if len(active) == 1 and active[0].pump is None and not active[0].watched:
             lane = active[0]
             assert lane.source is not None
             try:
                 return lane, lane.source.receive(self._timeout(lane))
             except StreamingError as exc:
                 return lane, exc
+        watched = []
+        pumped = False
         for lane in active:
-            if lane.pump is None:  # safety net: a direct lane never has company
-                logger.error("! a directly read request has company: moving it to a pump")
-                self._start_pump(lane)
+            if lane.pump is None and not lane.watched:  # safety net: a direct lane never has company
+                logger.error("! a directly read request has company: multiplexing it")
+                self._multiplex(lane)
+            if lane.watched:
+                watched.append(lane)
+            elif lane.pump is not None:
+                pumped = True
+        if watched:
+            now = time.monotonic()
+            if now >= self._check_at:
+                # Every watched lane's deadline, at least every _CHECK_EVERY seconds even
+                # while another lane always has an event ready.
+                self._check_at = now + _CHECK_EVERY
+                silent = self._silent_lane(watched, now)
+                if silent is not None:
+                    return silent
+            if not self._ready:
+                # The hot path: the next watched lane in turn has an event queued.
+                lane = watched[self._turn % len(watched)]
+                current = lane.source
+                assert current is not None
+                if current.ready():
+                    self._turn += 1
+                    try:
+                        return lane, current.receive(0.0)
+                    except StreamingError as exc:
+                        return lane, exc
+            return self._next_watched(active, watched, pumped)
+        ready = self._ready
         started = time.monotonic()
         while True:
-            try:
-                lane, source, item = self._handoff.get(timeout=_WAIT_SLICE)
-            except queue.Empty:
+            if ready:
+                lane, source, item = ready.popleft()
+            else:
+                try:
+                    lane, source, batch = self._handoff.get(timeout=_WAIT_SLICE)
+                except queue.Empty:
+                    batch = None
+                if batch is not None:
+                    ready.extend([(lane, source, one) for one in batch])
+                    continue
                 if self.closed:
                     return active[0], StreamingError("stream closed")
                 ended = self._ended_lane(active, started)
@@ -555,6 +646,75 @@ class _StreamCore:
             if isinstance(item, BaseException) and not isinstance(item, StreamingError):
                 raise item  # not a stream failure (an APIError, a bug): the caller's to see
             return lane, item
+
+    def _next_watched(
+        self, active: list[_Lane], watched: list[_Lane], pumped: bool
+    ) -> tuple[_Lane, StreamingResult | BaseException]:
+        """:meth:`_next_item` when the consumer reads some requests itself: the next event
+        of the first ready watched lane (round robin), else of the pumps' hand-off; else
+        wait until a source or a pump wakes it. The watched lanes' deadlines are the
+        consumer's to keep: a lane silent past its limit ends in a StreamTimeoutError,
+        checked on every call, so a busy lane cannot hide a stalled one."""
+        ready = self._ready
+        readable = self._readable
+        count = len(watched)
+        started = time.monotonic()
+        while True:
+            while ready:
+                lane, source, item = ready.popleft()
+                if lane.source is not source:
+                    continue  # a late item of a request that has already ended
+                if isinstance(item, BaseException) and not isinstance(item, StreamingError):
+                    raise item
+                return lane, item
+            turn = self._turn
+            for step in range(count):
+                lane = watched[(turn + step) % count]
+                current = lane.source
+                assert current is not None
+                if current.ready():
+                    self._turn = turn + step + 1
+                    try:
+                        return lane, current.receive(0.0)
+                    except StreamingError as exc:
+                        return lane, exc
+            if pumped:
+                try:
+                    lane, source, batch = self._handoff.get_nowait()
+                except queue.Empty:
+                    pass
+                else:
+                    ready.extend([(lane, source, one) for one in batch])
+                    continue
+            if self.closed:
+                return active[0], StreamingError("stream closed")
+            silent = self._silent_lane(watched, time.monotonic())
+            if silent is not None:
+                return silent
+            if pumped:
+                ended = self._ended_lane(active, started)
+                if ended is not None:
+                    return ended
+            # Nothing ready: sleep until a reader queues something (clear, then look
+            # again, so a wake between the look above and the wait is not lost).
+            readable.clear()
+            if any(lane.source is not None and lane.source.ready() for lane in watched) or (
+                pumped and not self._handoff.empty()
+            ):
+                continue
+            readable.wait(_WAIT_SLICE)
+
+    def _silent_lane(
+        self, watched: list[_Lane], now: float
+    ) -> tuple[_Lane, StreamTimeoutError] | None:
+        """A watched lane silent past its deadline with nothing queued, and its failure."""
+        for lane in watched:
+            limit = self._timeout(lane)
+            if limit is not None and now - lane.last_item > limit:
+                source = lane.source
+                if source is None or not source.ready():
+                    return lane, StreamTimeoutError(f"no event within {limit:g} s")
+        return None
 
     def _ended_lane(
         self, active: list[_Lane], started: float
@@ -589,27 +749,40 @@ class _StreamCore:
         # and once the last result is read the wait for the summary is only the grace.
         unread = lane.pending
         done = False  # the server said it finished the request
+        ready: Callable[[], bool] | None = getattr(source, "ready", None)
         while not self.closed and lane.source is source:
-            timeout = self.summary_timeout if unread <= 0 or done else self.progress_timeout
-            item: StreamingResult | BaseException
-            try:
-                event = source.receive(timeout)
-            except BaseException as exc:  # delivered to the consumer, which decides
-                item = exc
-            else:
-                item = event
+            # One blocking receive, then every event the source already holds (at most
+            # _BATCH_MAX): handed over together, so a fast stream costs the consumer one
+            # hand-off per batch, not per event.
+            batch: list[StreamingResult | BaseException] = []
+            last = False
+            while True:
+                timeout = self.summary_timeout if unread <= 0 or done else self.progress_timeout
+                try:
+                    event = source.receive(timeout)
+                except BaseException as exc:  # delivered to the consumer, which decides
+                    batch.append(exc)
+                    last = True
+                    break
+                batch.append(event)
                 kind = event.event_type
                 if kind == "result":
                     unread -= 1
+                elif kind == "summary":
+                    last = True
+                    break
                 if kind in ("result", "progress") and server_finished(kind, event.data):
                     done = True
+                if ready is None or len(batch) >= _BATCH_MAX or not ready():
+                    break
             while not self.closed and lane.source is source:
                 try:
-                    self._handoff.put((lane, source, item), timeout=_WAIT_SLICE)
+                    self._handoff.put((lane, source, batch), timeout=_WAIT_SLICE)
+                    self._readable.set()  # a consumer waiting on watched lanes too
                     break
                 except queue.Full:
                     continue
-            if isinstance(item, BaseException) or item.event_type == "summary":
+            if last:
                 return
 
     def _handle(

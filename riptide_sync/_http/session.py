@@ -64,7 +64,38 @@ def _http_url(url: str) -> str:
 
 def proxy_for(config: ClientConfig, url: str) -> str | None:
     """The proxy URL a connection to ``url`` (http, https, ws or wss) goes through, or
-    None for a direct connection (see the module docstring)."""
+    None for a direct connection (see the module docstring).
+
+    Remembered per ``config.proxy`` and origin while the proxy variables keep their
+    values (deciding walks os.environ three times: ~0.5 ms, on every request and every
+    WebSocket handshake)."""
+    parts = urlsplit(url)
+    key = (config.proxy, parts.scheme, parts.netloc,
+           tuple(os.environ.get(name) for name in _PROXY_VARIABLES))
+    try:
+        return _proxy_decisions[key]
+    except KeyError:
+        pass
+    proxy = _decide_proxy(config, url)
+    if len(_proxy_decisions) >= 256:
+        _proxy_decisions.clear()
+    _proxy_decisions[key] = proxy
+    return proxy
+
+
+_PROXY_VARIABLES = tuple(
+    name for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    for name in (base, base.upper())
+) + ("REQUEST_METHOD",)
+"""The variables a proxy decision for an http(s) URL reads (urllib's getproxies() reads
+every ``*_proxy`` variable, but only these can apply to one; it ignores HTTP_PROXY when
+REQUEST_METHOD is set, as under CGI). Proxies from the system settings (Windows registry,
+macOS) are read once per origin and these variables' values."""
+
+_proxy_decisions: dict[tuple[Any, ...], str | None] = {}
+
+
+def _decide_proxy(config: ClientConfig, url: str) -> str | None:
     target = _http_url(url)
     if requests.utils.should_bypass_proxies(target, no_proxy=None):
         return None  # NO_PROXY names this host: direct, whatever the proxy source
@@ -118,13 +149,17 @@ class _Session(requests.Session):
     def merge_environment_settings(
         self, url: str, proxies: dict[str, str] | None, stream: bool | None, verify: Any, cert: Any,
     ) -> dict[str, Any]:
-        settings: dict[str, Any] = super().merge_environment_settings(url, proxies, stream, verify, cert)
         # requests would let REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace session.verify and
-        # would ignore NO_PROXY for session.proxies: apply the client's rules instead.
-        settings["verify"] = self.verify
+        # would ignore NO_PROXY for session.proxies: the client's rules apply instead, so
+        # requests' own reading of the environment (three walks of os.environ per call,
+        # ~0.5 ms: 5 us per result at 100 URLs a request) is skipped.
         proxy = proxy_for(self.riptide_config, str(url))
-        settings["proxies"] = {"http": proxy, "https": proxy} if proxy else {}
-        return settings
+        return {
+            "proxies": {"http": proxy, "https": proxy} if proxy else {},
+            "stream": requests.sessions.merge_setting(stream, self.stream),
+            "verify": self.verify,
+            "cert": requests.sessions.merge_setting(cert, self.cert),
+        }
 
 POOL_MAXSIZE = 256
 """Idle connections kept per host. urllib3's default is 10: with more requests in flight

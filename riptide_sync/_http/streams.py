@@ -53,6 +53,13 @@ logger = logging.getLogger("riptide_sync.http")
 READ_SIZE = 64 * 1024
 """The most bytes one read asks for; a read returns what is available, up to this."""
 
+DRAIN_TIMEOUT = 1.0
+"""Seconds the end of a body may take after its summary before the connection is closed
+instead of returned to the pool (the server ends the body right after the summary)."""
+
+DRAIN_LIMIT = 64 * 1024
+"""Bytes after the summary read at most before the connection is closed instead."""
+
 MIN_IDLE_TIMEOUT = 45.0
 """Floor, in seconds, of the idle limit used when ``receive(None)`` is called: the server
 may legitimately say nothing for 30 s (the SSE heartbeat interval, and the per-URL fetch
@@ -107,6 +114,12 @@ class HTTPEventSource:
         """Why no more bytes will be read (summary seen, EOF, error), or None while open."""
         self.summary_seen = False
         """True once the request's summary was decoded: the stream is complete."""
+        self._ahead: collections.deque[bytes | BaseException] | None = None
+        """Read-ahead mode (:meth:`watch`): what the reader thread read, not decoded yet
+        (``b""`` is the end of the body, an exception the end of the reads)."""
+        self._arrived = threading.Event()
+        self._wake: Callable[[], None] | None = None
+        self._reader: threading.Thread | None = None
         _fork.register(self)
 
     def _after_fork_in_child(self) -> None:
@@ -115,9 +128,91 @@ class HTTPEventSource:
         self._lock = threading.Lock()
         self._closed = self._released = True
         self._ended = "the stream was opened in the parent process, before a fork()"
+        self._reader = None  # a read-ahead thread does not come along
         sock, self._sock = self._sock, None
         if sock is not None:
             _fork.close_inherited_socket(sock)
+
+    # -- read-ahead (a parallel stream) --------------------------------------------------
+
+    def watch(self, wake: Callable[[], None]) -> bool:
+        """Read the body on a thread of its own from now on, calling ``wake()`` after each
+        read; the consumer decodes (:meth:`receive`), so the thread does one read call
+        per chunk and no per-event work. The stream driver reads a parallel stream's
+        requests so, without a pump thread. False when the body is already done."""
+        with self._lock:
+            if self._closed or self._ended is not None or self._reader is not None or self._events:
+                return False
+            self._ahead = collections.deque()
+            self._wake = wake
+            self._reader = threading.Thread(
+                target=self._read_ahead, name="riptide-http-reader", daemon=True
+            )
+        self._reader.start()
+        return True
+
+    def _read_ahead(self) -> None:
+        """Reader thread: read until the end of the body (which also returns the connection
+        to the pool after a summary), the first error, or close(). The consumer's deadline
+        ends a stall: it closes the source, which wakes this read."""
+        ahead = self._ahead
+        wake = self._wake
+        assert ahead is not None and wake is not None
+        while True:
+            try:
+                chunk = self._read(None, None, at_eof=False)
+            except BaseException as exc:  # noqa: B902 - handed to the consumer
+                ahead.append(exc)
+                chunk = b""
+            else:
+                ahead.append(chunk)
+            self._arrived.set()
+            wake()
+            if not chunk:
+                return
+
+    def _receive_ahead(self, timeout: float | None) -> StreamingResult:
+        """:meth:`receive` in read-ahead mode: decode what the reader thread read."""
+        events = self._events
+        ahead = self._ahead
+        assert ahead is not None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not events:
+            if not ahead:
+                self._arrived.clear()
+                if not ahead:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0 or not self._arrived.wait(left):
+                        raise StreamTimeoutError(f"no event within {timeout:g} s")
+                continue
+            item = ahead.popleft()
+            if isinstance(item, BaseException):
+                ahead.appendleft(item)  # every later call raises it too
+                raise item
+            if not item:
+                ahead.append(item)
+                if self.summary_seen:
+                    raise StreamConnectionError("the stream ended after its summary")
+                leftover = self._end()
+                if leftover:
+                    raise StreamConnectionError(
+                        f"the {self._transport.name} body ended mid-message, before the "
+                        f"summary (cut after {leftover!r:.80})"
+                    )
+                raise StreamConnectionError(
+                    f"the {self._transport.name} body ended before the summary "
+                    f"(incomplete stream)"
+                )
+            self._take(item)
+            if self.summary_seen:
+                # The body ends right after its summary: let the reader read that end, so
+                # the connection is back in the pool before the next request is sent.
+                reader = self._reader
+                if reader is not None:
+                    reader.join(DRAIN_TIMEOUT)
+                    if reader.is_alive():
+                        self.close()  # more than the end came: the connection is not reused
+        return events.popleft()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -140,30 +235,41 @@ class HTTPEventSource:
             return events.popleft()
         if timeout is None:
             timeout = self._idle_timeout
+        if self._ahead is not None:
+            return self._receive_ahead(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while not events:
-            chunk = self._read(deadline, timeout)
-            self._stats.bytes_received += len(chunk)
-            decoded = self._decode(chunk)
-            if decoded:
-                self._stats.messages += len(decoded)
-                for event in decoded:
-                    kind = event.event_type
-                    if kind == "metadata":
-                        request_id = event.data.get("request_id")
-                        if isinstance(request_id, str):
-                            self._transport.session_id = request_id
-                    elif kind == "summary":
-                        self.summary_seen = True
-                events.extend(decoded)
-                if self.summary_seen:
-                    # The request is complete: nothing after the summary matters (§2.3
-                    # "last line"), so release the connection now.
-                    self._finish("the stream ended after its summary")
+            self._take(self._read(deadline, timeout))
+            if self.summary_seen:
+                # The request is complete: nothing after the summary matters (§2.3
+                # "last line"). Read the body to its end, so the connection goes back
+                # to the pool, and release it now.
+                self._drain_after_summary()
         return events.popleft()
 
-    def _read(self, deadline: float | None, timeout: float | None) -> bytes:
-        """One read of whatever the body has ready (at least one byte), or raise."""
+    def ready(self) -> bool:
+        """True when :meth:`receive` returns (or raises) at once."""
+        return bool(self._events) or bool(self._ahead)
+
+    def _take(self, chunk: bytes) -> None:
+        """Decode one read of the body into events (consumer thread)."""
+        self._stats.bytes_received += len(chunk)
+        decoded = self._decode(chunk)
+        if decoded:
+            self._stats.messages += len(decoded)
+            for event in decoded:
+                kind = event.event_type
+                if kind == "metadata":
+                    request_id = event.data.get("request_id")
+                    if isinstance(request_id, str):
+                        self._transport.session_id = request_id
+                elif kind == "summary":
+                    self.summary_seen = True
+            self._events.extend(decoded)
+
+    def _read(self, deadline: float | None, timeout: float | None, *, at_eof: bool = True) -> bytes:
+        """One read of whatever the body has ready (at least one byte), or raise; at the
+        end of the body ``b""`` when ``at_eof`` is False, else the end is checked here."""
         with self._lock:
             if self._closed:
                 raise StreamConnectionError("the stream was closed")
@@ -196,8 +302,39 @@ class HTTPEventSource:
             self._finish(f"the stream failed earlier ({failure})")
             raise failure
         if not chunk:
+            if not at_eof:
+                self._finish("the stream ended")
+                return chunk
             self._on_eof()
         return chunk
+
+    def _drain_after_summary(self) -> None:
+        """Read what follows the summary up to the end of the body (normally only the
+        chunked body's last chunk, already sent), so urllib3 returns the connection to the
+        session's pool: the next request (a chunk, a crawl) then needs no TCP connect.
+        Bounded by ``DRAIN_TIMEOUT`` and ``DRAIN_LIMIT``; past either, or on any error, the
+        connection is closed instead, as a stream's connection always was before."""
+        with self._lock:
+            if self._closed or self._ended is not None:
+                return
+            self._reading = True
+        drained = 0
+        try:
+            if self._sock is not None:
+                self._sock.settimeout(DRAIN_TIMEOUT)
+            while drained <= DRAIN_LIMIT:
+                chunk = self._raw.read1(READ_SIZE, decode_content=True)
+                if not chunk:
+                    break  # the end of the body: urllib3 has put the connection back
+                drained += len(chunk)
+        except Exception:  # noqa: BLE001 - nothing after the summary matters; closed below
+            logger.debug("! reading past the %s summary failed", self._transport.name,
+                         exc_info=True)
+        finally:
+            with self._lock:
+                self._reading = False
+        # A connection back in the pool is no longer the response's: close() leaves it open.
+        self._finish("the stream ended after its summary")
 
     def _on_eof(self) -> None:
         """The body ended: an incomplete stream unless the summary came (§2.4)."""
@@ -243,9 +380,16 @@ class HTTPEventSource:
             # The OS-level shutdown, not SSLSocket.shutdown: no TLS state touched; and
             # found under gevent's and eventlet's sockets too.
             if self._sock is not None and shutdown_os_socket(self._sock):
+                self._join_reader()
                 return
             # Safety net: no socket found; closing is the only way to wake the reader.
         self._release()
+        self._join_reader()
+
+    def _join_reader(self) -> None:
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(1.0)  # no reader thread outlives close()
 
 
 class _HTTPStreamTransport:

@@ -597,6 +597,10 @@ class Connection:
             self._note_welcome(event)
         return event
 
+    def ready(self) -> bool:
+        """True when :meth:`receive` returns at once (a message is queued or held back)."""
+        return bool(self._pushback) or self.queue.ready()
+
     def _invalid_text(self, exc: InvalidUTF8) -> StreamConnectionError:
         """A text message that is not UTF-8 (found by the consumer's JSON decoder): close
         with 1007 (RFC 6455 §8.1) and end the stream with a resumable error."""

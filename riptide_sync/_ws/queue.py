@@ -56,7 +56,7 @@ import struct
 import tempfile
 import threading
 import time
-from typing import Any, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from .. import _fork
 from .._stream import StreamStats
@@ -145,6 +145,10 @@ class MessageQueue:
         or None before the first spill and after close()."""
         self._spill_count = 0
         """Records in the spill file not read yet."""
+        self.listener: Optional[Callable[[], None]] = None
+        """Called (reader thread, or the closing one) after messages were queued, the
+        producer finished or the queue closed: a consumer watching several queues at once
+        waits for it instead of in get()."""
         self._spill_read = 0
         self._spill_write = 0
         _fork.register(self)
@@ -194,7 +198,10 @@ class MessageQueue:
                 return False
             if self._consumer_waiting:
                 self._cond.notify()
-            return True
+        listener = self.listener
+        if listener is not None:
+            listener()
+        return True
 
     def _overflow(self, items: Sequence[Item]) -> bool:
         """Apply the policy to a batch that does not fit. Holds the lock."""
@@ -305,6 +312,9 @@ class MessageQueue:
         """The producer stops; ``error`` (if any) is raised after the queued messages."""
         with self._cond:
             self._finish_locked(error)
+        listener = self.listener
+        if listener is not None:
+            listener()
 
     def _finish_locked(self, error: BaseException | None) -> None:
         if not self._finished:
@@ -365,6 +375,11 @@ class MessageQueue:
                 finally:
                     self._consumer_waiting = False
 
+    def ready(self) -> bool:
+        """True when :meth:`get` returns (or raises) without waiting. Any thread; no lock:
+        a stale answer only makes a pump hand over its batch a little early or late."""
+        return bool(self._mem) or bool(self._spill_count) or self._finished or self._closed
+
     def _unspill(self) -> None:
         """Move up to ``maxsize`` records from the spill file to memory. Holds the lock."""
         assert self._cond._is_owned()  # type: ignore[attr-defined]
@@ -414,6 +429,9 @@ class MessageQueue:
             fd = self._spill_fd
             self._spill_fd = self.spill_path = None
             self._cond.notify_all()
+        listener = self.listener
+        if listener is not None:
+            listener()
         if fd is not None:
             os.close(fd)  # the file was unlinked when created: this frees it
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from .._config import ClientConfig
 from .._stream import StreamStats
@@ -103,6 +103,18 @@ class CrawlSource:
         ):
             self.finished = True
         return event
+
+    def ready(self) -> bool:
+        """True when :meth:`receive` returns at once: an event is already queued (or this
+        source was replaced, when it raises at once)."""
+        return (self._first is not None or self._transport._active is not self
+                or self._connection.ready())
+
+    def watch(self, wake: Callable[[], None]) -> bool:
+        """Call ``wake()`` whenever the connection's reader queues something (or ends):
+        the stream driver then reads this request among others without a pump thread."""
+        self._connection.queue.listener = wake
+        return True
 
     def _first_event(self, timeout: float | None) -> StreamingResult:
         """The new connection's first event, within the welcome deadline too."""

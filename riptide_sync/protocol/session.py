@@ -38,7 +38,9 @@ def server_finished(kind: str, data: Mapping[str, Any]) -> bool:
     """
     if kind == "result":
         progress = data.get("progress")
-        if not isinstance(progress, Mapping):
+        # type() first: isinstance() against typing.Mapping costs ~20x a dict check, on
+        # every event of the hot path.
+        if type(progress) is not dict and not isinstance(progress, Mapping):
             return False
         data = progress
     elif kind != "progress":

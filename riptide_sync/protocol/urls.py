@@ -24,6 +24,15 @@ _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
 # are the same as urlsplit's.
 _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9._~-]+(?::(\d{1,5}))?(?:[/?#].*)?", re.DOTALL)
 
+# The same common shape for a whole list at once: the URLs each followed by "\n" (which no
+# valid URL holds), ASCII only, so "no whitespace or control character" is "no byte up to
+# 0x20" and characters are bytes (lengths are checked apart), ports 0-65535 spelled out.
+# One C-level match over the joined text instead of a Python-level loop: 20,000 URLs took
+# 16 ms one by one, 5 ms so. A list it does not accept takes the loop, which names the
+# first bad URL; so it may only accept what url_problem() accepts (a property test checks).
+_PORT = r"(?::(?:\d{1,4}|[0-5]\d{4}|6[0-4]\d{3}|65[0-4]\d\d|655[0-2]\d|6553[0-5]))?"
+_PLAIN_LIST = re.compile(rf"(?:https?://[A-Za-z0-9._~-]+{_PORT}(?:[/?#][!-\x7f]*)?\n)*")
+
 
 def validate_urls(urls: Any) -> list[str]:
     """Check a caller's URL list and return it as a new list.
@@ -55,6 +64,8 @@ def validate_urls(urls: Any) -> list[str]:
         )
     if not urls:
         raise ValidationError("urls is empty: pass at least one URL", field="urls", value=urls)
+    if _all_plain(urls):
+        return list(urls)
     for position, url in enumerate(urls):
         problem = url_problem(url)
         if problem:
@@ -64,6 +75,17 @@ def validate_urls(urls: Any) -> list[str]:
                 value=url,
             )
     return list(urls)
+
+
+def _all_plain(urls: list[Any] | tuple[Any, ...]) -> bool:
+    """True when every URL has the common shape (see ``_PLAIN_LIST``); False says nothing."""
+    try:
+        joined = "\n".join(urls)
+        longest = max(map(len, urls))
+    except TypeError:  # a value that is not a string: the loop names it
+        return False
+    return (longest <= MAX_URL_BYTES and joined.isascii()
+            and _PLAIN_LIST.fullmatch(joined + "\n") is not None)
 
 
 def url_problem(url: Any) -> str | None:

@@ -194,7 +194,9 @@ def test_explicit_proxy_carries_ws_and_http(server, proxy):
     with RipTideClient(server.base_url, proxy=proxy.url(), retry=1) as client:
         assert _ws_and_ndjson(client) == ("summary", "summary")
         assert client.health().status == "healthy"
-    assert _wait_for_log(proxy, server.port, 3) >= 3
+    # The WebSocket, and one HTTP connection: the NDJSON body is read to its end, so its
+    # pooled connection (a tunnel through the proxy) carries the health call too.
+    assert _wait_for_log(proxy, server.port, 2) >= 2
 
 
 def test_no_proxy_wins_over_explicit_proxy_for_ws_and_http_alike(server, proxy, monkeypatch):

@@ -256,3 +256,27 @@ def test_crawl_session_any_interleaving_each_index_exactly_once(total, per_reque
     assert sorted(delivered) == list(range(total))
     summary = session.summary([{"total_urls": 1, "successful": 1, "failed": 0}], 5)
     assert summary["total_urls"] == total and summary["successful"] == total
+
+
+# URL-like text: mostly the common shape, with the characters and ports that are at its edges.
+_url_parts = st.text(alphabet="abAZ09.-_~:/?#%@[] \t\n\x00\x1f\x7f\u00e9", max_size=12)
+_urlish = st.one_of(
+    st.builds(lambda scheme, host, port, rest: f"{scheme}{host}{port}{rest}",
+              st.sampled_from(["http://", "https://", "HTTP://", "ftp://", "https:/", ""]),
+              st.text(alphabet="abz09.-_~[]:@ ", max_size=8),
+              st.one_of(st.just(""), st.integers(0, 99999).map(lambda p: f":{p}"),
+                        st.just(":"), st.just(":0065535")),
+              _url_parts),
+    st.text(max_size=20),
+    st.just("https://example.org/" + "a" * 2028), st.just("https://example.org/" + "a" * 2029),
+)
+
+
+@given(st.lists(_urlish, min_size=1, max_size=6))
+def test_url_list_fast_path_accepts_only_valid_urls(urls):
+    """The one-match check of a whole list accepts a list only when every URL passes the
+    per-URL check (and so validate_urls gives the same answer either way)."""
+    from riptide_sync.protocol.urls import _all_plain, url_problem
+
+    if _all_plain(urls):
+        assert all(url_problem(url) is None for url in urls), urls
