@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -162,7 +163,10 @@ def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], opt
                 if cluster is not None:
                     # A task cannot be interrupted, and the cluster's shutdown would wait
                     # for the partitions running: end our own workers now. Their
-                    # checkpoints hold every result delivered so far.
+                    # checkpoints hold every result delivered so far. Killing them makes
+                    # distributed log its closed comms with tracebacks: that is the
+                    # expected end of our own cluster, not news for the user.
+                    logging.getLogger("distributed").setLevel(logging.CRITICAL)
                     _kill_local_workers(dask_client)
                 outcome = cli.EXIT_INTERRUPTED
                 # A rerun over a non-empty -o file is refused without --resume (the output
