@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from ._checkpoint import Checkpoint
 from .exceptions import IncompleteStreamError, ValidationError
 from .models import CrawlOptions, coerce_options
-from .protocol.urls import url_problem, validate_base_url
+from .protocol.urls import check_each_url, validate_base_url
 
 __all__ = ["PartitionSettings", "crawl_partition", "checkpoint_path", "TRANSPORTS"]
 
@@ -224,14 +224,7 @@ def crawl_partition(
             )
     if not url_list:
         return []
-    for position, url in zip(positions, url_list):
-        problem = url_problem(url)
-        if problem:
-            raise ValidationError(
-                f"urls[{position}] = {url!r} is not a valid URL: {problem}",
-                field=f"urls[{position}]",
-                value=url,
-            )
+    check_each_url(url_list, positions)  # named by their global positions
     os.makedirs(settings.checkpoint_dir, exist_ok=True)
     path = checkpoint_path(settings.checkpoint_dir, positions, url_list)
     with _exclusive(path):

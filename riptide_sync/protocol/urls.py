@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Iterable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from ..exceptions import ConfigError, ValidationError
 
-__all__ = ["validate_urls", "validate_base_url", "websocket_url"]
+__all__ = ["validate_urls", "check_each_url", "validate_base_url", "websocket_url"]
 
 MAX_URL_BYTES = 2048
 """The server's per-URL length limit (docs/protocol.md §6.1 rule 3)."""
@@ -66,7 +66,22 @@ def validate_urls(urls: Any) -> list[str]:
         raise ValidationError("urls is empty: pass at least one URL", field="urls", value=urls)
     if _all_plain(urls):
         return list(urls)
-    for position, url in enumerate(urls):
+    check_each_url(urls)
+    return list(urls)
+
+
+def check_each_url(urls: Sequence[Any], positions: Iterable[int] | None = None) -> None:
+    """Check every URL with :func:`url_problem`, naming the first bad one by its position.
+
+    Args:
+        urls: the URLs.
+        positions: the position to name for each URL (a partition's global indices, say);
+            None: 0, 1, 2, ...
+
+    Raises:
+        ValidationError: ``urls[position] = value is not a valid URL: why``.
+    """
+    for position, url in zip(range(len(urls)) if positions is None else positions, urls):
         problem = url_problem(url)
         if problem:
             raise ValidationError(
@@ -74,7 +89,6 @@ def validate_urls(urls: Any) -> list[str]:
                 field=f"urls[{position}]",
                 value=url,
             )
-    return list(urls)
 
 
 def _all_plain(urls: list[Any] | tuple[Any, ...]) -> bool:
