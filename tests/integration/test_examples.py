@@ -116,7 +116,7 @@ def test_readme_documents_every_public_knob():
     assert missing == []
     root = EXAMPLES.parent / "riptide_sync"
     loggers = {m for path in root.rglob("*.py")
-               for m in re.findall(r'getLogger\("([^"]+)"\)', path.read_text(encoding="utf-8"))}
+               for m in re.findall(r'getLogger\("(riptide_sync[^"]*)"\)', path.read_text(encoding="utf-8"))}
     assert loggers and all(f"`{name}`" in readme for name in loggers), loggers
     assert "ping_websocket(websocket_url=None)" in readme
     client.close()
