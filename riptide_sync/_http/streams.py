@@ -29,13 +29,13 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-import time
 from typing import Any, Callable
 
 import requests
 
 from .. import _fork
 from .._config import ClientConfig
+from .._deadline import Deadline
 from .._sockets import os_socket, shutdown_os_socket
 from .._stream import StreamStats
 from ..exceptions import StreamConnectionError, StreamTimeoutError
@@ -160,7 +160,7 @@ class HTTPEventSource:
         assert ahead is not None and wake is not None
         while True:
             try:
-                chunk = self._read(None, None, at_eof=False)
+                chunk = self._read(Deadline(None), at_eof=False)
             except BaseException as exc:  # noqa: B902 - handed to the consumer
                 ahead.append(exc)
                 chunk = b""
@@ -176,13 +176,13 @@ class HTTPEventSource:
         events = self._events
         ahead = self._ahead
         assert ahead is not None
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while not events:
             if not ahead:
                 self._arrived.clear()
                 if not ahead:
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0 or not self._arrived.wait(left):
+                    left = deadline.remaining()
+                    if left == 0.0 or not self._arrived.wait(left):
                         raise StreamTimeoutError(f"no event within {timeout:g} s")
                 continue
             item = ahead.popleft()
@@ -237,9 +237,9 @@ class HTTPEventSource:
             timeout = self._idle_timeout
         if self._ahead is not None:
             return self._receive_ahead(timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while not events:
-            self._take(self._read(deadline, timeout))
+            self._take(self._read(deadline))
             if self.summary_seen:
                 # The request is complete: nothing after the summary matters (§2.3
                 # "last line"). Read the body to its end, so the connection goes back
@@ -267,7 +267,7 @@ class HTTPEventSource:
                     self.summary_seen = True
             self._events.extend(decoded)
 
-    def _read(self, deadline: float | None, timeout: float | None, *, at_eof: bool = True) -> bytes:
+    def _read(self, deadline: Deadline, *, at_eof: bool = True) -> bytes:
         """One read of whatever the body has ready (at least one byte), or raise; at the
         end of the body ``b""`` when ``at_eof`` is False, else the end is checked here."""
         with self._lock:
@@ -279,14 +279,11 @@ class HTTPEventSource:
         chunk = b""
         failure: BaseException | None = None
         try:
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise StreamTimeoutError(f"no event within {timeout:g} s")
-                if self._sock is not None:
-                    self._sock.settimeout(remaining)
-            elif self._sock is not None:
-                self._sock.settimeout(None)
+            remaining = deadline.remaining()
+            if remaining == 0.0:
+                raise StreamTimeoutError(f"no event within {deadline.timeout:g} s")
+            if self._sock is not None:
+                self._sock.settimeout(remaining)
             with translate_errors(f"reading the {self._transport.name} stream"):
                 chunk = self._raw.read1(READ_SIZE, decode_content=True) or b""
         except BaseException as exc:  # noqa: B902 - re-raised below, after cleanup

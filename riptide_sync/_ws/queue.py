@@ -55,10 +55,10 @@ import os
 import struct
 import tempfile
 import threading
-import time
 from typing import Any, Callable, Optional, Sequence, Union
 
 from .. import _fork
+from .._deadline import Deadline
 from .._stream import StreamStats
 from ..exceptions import SlowConsumerError, StreamConnectionError, StreamTimeoutError
 from ..models import StreamingResult
@@ -294,11 +294,12 @@ class MessageQueue:
         :meth:`close` was called), at most ``timeout`` s. Reader thread only: before it
         fails the connection, so what the consumer does with the messages read before a
         bad frame (e.g. answer them) goes out before the Close frame. True if it did."""
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._cond:
             while not self._closed and (self._mem or self._spill_count
                                         or not self._consumer_waiting):
-                left = deadline - time.monotonic()
+                left = deadline.remaining()
+                assert left is not None
                 if left <= 0:
                     return False
                 self._producer_waiting = True
@@ -341,7 +342,7 @@ class MessageQueue:
                 with self._cond:
                     self._cond.notify()
             return item
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._cond:
             while True:
                 if self._closed:
@@ -358,10 +359,11 @@ class MessageQueue:
                     if self._terminal is not None:
                         raise self._terminal
                     raise StreamConnectionError("the connection ended")
-                if deadline is None:
+                left = deadline.remaining()
+                if left is None:
                     wait = _WAIT_SLICE
                 else:
-                    wait = deadline - time.monotonic()
+                    wait = left
                     if wait <= 0:
                         raise StreamTimeoutError(
                             f"no message from the server within {timeout:g} s"

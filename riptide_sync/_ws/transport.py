@@ -25,6 +25,7 @@ import time
 from typing import Any, Callable
 
 from .._config import ClientConfig
+from .._deadline import Deadline
 from .._stream import StreamStats
 from ..exceptions import StreamConnectionError, StreamTimeoutError
 from ..models import StreamingResult
@@ -279,10 +280,11 @@ class WebSocketTransport:
         connection, _ = self._connect()
         reply_type = _REPLY_TYPES[request_type]
         started = time.monotonic()
-        deadline = started + timeout
+        deadline = Deadline(timeout)
         connection.send_text(encode_request(request_type))
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline.remaining()
+            assert remaining is not None
             if remaining <= 0:
                 raise StreamTimeoutError(
                     f"no {reply_type!r} reply to {request_type!r} from {self.url} within "
