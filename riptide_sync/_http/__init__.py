@@ -15,24 +15,19 @@ bytes and never imports ``_ws``. Entry points (the client wires them up):
   lists longer than ``config.max_urls_per_request`` split and merged.
 - ``get_health(session, config) -> HealthResponse``: ``GET /healthz`` (§7.1); a 503
   ``unhealthy`` report is returned, not raised.
-- ``api_error(status, headers, body)``, ``raise_for_response(response)``,
-  ``parse_retry_after(value, now=None)``, ``translate_errors(action)``: the error boundary
-  (see :mod:`riptide_sync._http.errors`).
+- ``raise_for_response(response)``, ``translate_errors(action, url=None)``,
+  ``map_exception(exc, action, url=None)``: the error boundary, and
+  ``api_error(status, headers, body, reason=None, now=None)``, the pure
+  :func:`riptide_sync.protocol.errors.api_error` at the current time (also used for a
+  refused WebSocket handshake); see :mod:`riptide_sync._http.errors`. ``Retry-After`` is
+  parsed by the pure :mod:`riptide_sync.protocol.errors`.
 
 Every call has a finite ``(connect_timeout, timeout)``; streams ask for
 ``Accept-Encoding: identity`` (§2.2).
 """
 
 from .batch import crawl_batch, get_health, merge_responses
-from .errors import (
-    MAX_RETRY_AFTER,
-    api_error,
-    map_exception,
-    parse_retry_after,
-    raise_for_response,
-    retry_after_from,
-    translate_errors,
-)
+from .errors import api_error, map_exception, raise_for_response, translate_errors
 from .session import make_session, request_timeout, url_for
 from .streams import HTTPEventSource, NDJSONTransport, SSETransport
 
@@ -50,7 +45,4 @@ __all__ = [
     "raise_for_response",
     "map_exception",
     "translate_errors",
-    "parse_retry_after",
-    "retry_after_from",
-    "MAX_RETRY_AFTER",
 ]

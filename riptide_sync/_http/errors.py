@@ -2,26 +2,35 @@
 
 Two kinds of failure:
 
-- **An error status** (the server answered): :func:`api_error` turns status, headers and
-  body into an :class:`~riptide_sync.exceptions.APIError` subclass, by the pure rules of
-  :mod:`riptide_sync.protocol.errors` (shared with the WebSocket handshake).
+- **An error status** (the server answered): :func:`raise_for_response` reads the body and
+  raises the :func:`api_error` of the response: the pure rules of
+  :func:`riptide_sync.protocol.errors.api_error` at the current time. This :func:`api_error`
+  is the one place that reads the clock for them, and the WebSocket handshake's refusal
+  (``_ws/errors.py``) uses it too.
 
-- **No usable answer** (requests / urllib3 / socket exceptions): :func:`translate_errors`
-  maps them, most specific first, chained with ``from``::
+- **No usable answer** (requests / urllib3 / http.client / OS exceptions):
+  :func:`translate_errors` maps them by one table, most specific first, chained with
+  ``from``::
 
-      connect or read timeout             -> StreamTimeoutError
-      refused, reset, DNS, TLS, chunked
-      encoding / protocol errors, EOF     -> StreamConnectionError
+      certificate verification failed     -> TLSVerificationError
+      SOCKS proxy without PySocks         -> StreamConnectionError
+      refused (when the URL is known)     -> StreamConnectionError "nothing answers at ..."
+      connect timeout                     -> StreamTimeoutError "connect timed out"
+      read timeout                        -> StreamTimeoutError "read timed out"
+      reset, DNS, TLS, chunked encoding,
+      protocol errors, EOF, other OSError -> StreamConnectionError "connection failed"
+
+  Anything else (our own exceptions, a ``TypeError`` or ``AttributeError`` from a bug)
+  passes through unchanged: bugs stay bugs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import http.client
 import socket
 import ssl
-from typing import Iterator, Mapping
+from typing import ContextManager, Mapping, NamedTuple, Optional
 
 import requests
 import urllib3.exceptions
@@ -31,24 +40,20 @@ from ..exceptions import (
     APIError,
     RipTideError,
     StreamConnectionError,
-    StreamingError,
     StreamTimeoutError,
 )
 from ..protocol import errors as protocol_errors
 from ..protocol.errors import (
     MAX_ERROR_BODY,
-    MAX_RETRY_AFTER,
-    parse_retry_after,
+    Rule,
+    caused_by,
+    map_by_table,
     redact_secret,
     refused_message,
-    retry_after_from,
+    translated,
 )
 
 __all__ = [
-    "MAX_RETRY_AFTER",
-    "MAX_ERROR_BODY",
-    "parse_retry_after",
-    "retry_after_from",
     "api_error",
     "raise_for_response",
     "map_exception",
@@ -64,7 +69,11 @@ def api_error(
     reason: str | None = None,
     now: datetime.datetime | None = None,
 ) -> APIError:
-    """:func:`riptide_sync.protocol.errors.api_error` at the current time (or ``now``)."""
+    """:func:`riptide_sync.protocol.errors.api_error` at the current time (or ``now``): the
+    one wrapper of it, for HTTP error responses and refused WebSocket handshakes alike.
+
+    ``now`` is the time an HTTP-date ``Retry-After`` is measured from (None: the clock).
+    """
     return protocol_errors.api_error(
         status_code, headers, body, reason=reason, now=now or _utcnow()
     )
@@ -96,88 +105,70 @@ def raise_for_response(response: requests.Response) -> None:
     raise redact_secret(error, secret if isinstance(secret, str) else None)
 
 
-def _refused(exc: BaseException) -> bool:
-    """True when a ConnectionRefusedError is somewhere under ``exc`` (requests wraps it in
-    urllib3's MaxRetryError -> NewConnectionError, chained with ``from``)."""
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        item = todo.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, ConnectionRefusedError):
-            return True
-        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
-    return False
+class _Where(NamedTuple):
+    """What :func:`map_exception` knows of the failed operation, for the message."""
+
+    action: str
+    """What was being done (``"POST http://.../crawl"``)."""
+    url: Optional[str]
+    """The URL being reached, named when the connection is refused; None: not known."""
+
+
+_FOREIGN = (
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
+"""Everything requests, urllib3, http.client and the OS raise; only these are mapped."""
+
+# socket.timeout and the builtin TimeoutError are one class from Python 3.10 on; on 3.9
+# they are two (socket.timeout is a bare OSError subclass), so both are named.
+_TIMEOUTS = (
+    requests.exceptions.Timeout,
+    urllib3.exceptions.TimeoutError,
+    socket.timeout,
+    TimeoutError,
+)
+
+_TABLE: tuple[Rule[_Where], ...] = (
+    # A failed certificate check hides anywhere under requests' SSLError / ConnectionError.
+    Rule(_FOREIGN, lambda exc, w: TLSVerificationError(
+        f"{w.action}: TLS certificate verification failed ({exc})"),
+        when=lambda exc, w: caused_by(exc, ssl.SSLCertVerificationError)),
+    Rule((requests.exceptions.InvalidSchema,), lambda exc, w: StreamConnectionError(
+        f"{w.action}: a SOCKS proxy needs PySocks; pip install 'riptide-sync[socks]'"),
+        when=lambda exc, w: "socks" in str(exc).lower()),
+    # Refused (under MaxRetryError -> NewConnectionError): say plainly that nothing answers.
+    Rule((requests.exceptions.ConnectionError, OSError),
+         lambda exc, w: StreamConnectionError(refused_message(w.url or "")),  # `when` saw a URL
+         when=lambda exc, w: w.url is not None and caused_by(exc, ConnectionRefusedError)),
+    # Timeouts before connection errors: ConnectTimeout is also a ConnectionError, and
+    # TimeoutError (and socket.timeout) also an OSError.
+    Rule((requests.exceptions.ConnectTimeout,),
+         lambda exc, w: StreamTimeoutError(f"{w.action}: connect timed out ({exc})")),
+    Rule(_TIMEOUTS, lambda exc, w: StreamTimeoutError(f"{w.action}: read timed out ({exc})")),
+    Rule(_FOREIGN, lambda exc, w: StreamConnectionError(f"{w.action}: connection failed ({exc})")),
+)
+"""requests / urllib3 / http.client / OS exceptions -> ours, most specific first."""
 
 
 def map_exception(
     exc: BaseException, action: str, url: str | None = None
-) -> StreamingError | None:
-    """Translate a requests / urllib3 / socket exception; None when it is not one of them.
+) -> RipTideError | None:
+    """Translate a requests / urllib3 / socket exception by the table above; None when it
+    is not one of them (ours, or a programming error: it stays itself).
 
-    Most specific first: timeouts (connect and read) before connection errors, because
-    requests' ``ConnectTimeout`` is also a ``ConnectionError`` and the builtin
-    ``TimeoutError`` (and, on Python 3.9, ``socket.timeout``) is also an ``OSError``. A
-    refused connection to ``url`` says so plainly ("nothing answers at http://host:port
-    (connection refused): ...").
+    Args:
+        exc: the exception caught.
+        action: what was being done, for the message (``"POST http://.../crawl"``).
+        url: the URL being reached, named when the connection is refused (None: the
+            refusal reads as any failed connection).
     """
-    if isinstance(exc, RipTideError):
-        return None
-    if _certificate_failure(exc):
-        return TLSVerificationError(f"{action}: TLS certificate verification failed ({exc})")
-    if isinstance(exc, requests.exceptions.InvalidSchema) and "socks" in str(exc).lower():
-        return StreamConnectionError(f"{action}: a SOCKS proxy needs PySocks; pip install 'riptide-sync[socks]'")
-    if url is not None and isinstance(exc, (requests.exceptions.ConnectionError, OSError)) \
-            and _refused(exc):
-        return StreamConnectionError(refused_message(url))
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return StreamTimeoutError(f"{action}: connect timed out ({exc})")
-    # socket.timeout and the builtin TimeoutError are one class from Python 3.10 on; on 3.9
-    # they are two (socket.timeout is a bare OSError subclass), so both are named.
-    if isinstance(
-        exc,
-        (
-            requests.exceptions.Timeout,
-            urllib3.exceptions.TimeoutError,
-            socket.timeout,
-            TimeoutError,
-        ),
-    ):
-        return StreamTimeoutError(f"{action}: read timed out ({exc})")
-    if isinstance(
-        exc,
-        (
-            requests.exceptions.RequestException,
-            urllib3.exceptions.HTTPError,
-            http.client.HTTPException,
-            OSError,
-        ),
-    ):
-        return StreamConnectionError(f"{action}: connection failed ({exc})")
-    return None
+    return map_by_table(_TABLE, exc, _Where(action, url))
 
 
-def _certificate_failure(exc: BaseException) -> bool:
-    """Whether a requests/urllib3 error is, underneath, a failed certificate check."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        todo += [e for e in (current.__cause__, current.__context__, getattr(current, "reason", None))
-                 if isinstance(e, BaseException)]
-        todo += [a for a in current.args if isinstance(a, BaseException)]
-    return False
-
-
-@contextlib.contextmanager
-def translate_errors(action: str, url: str | None = None) -> Iterator[None]:
+def translate_errors(action: str, url: str | None = None) -> ContextManager[None]:
     """Re-raise foreign I/O exceptions inside the block as ours, chained with ``from``.
 
     Args:
@@ -188,10 +179,4 @@ def translate_errors(action: str, url: str | None = None) -> Iterator[None]:
         StreamTimeoutError, StreamConnectionError: see :func:`map_exception`. Anything
         else (ours, or a programming error) passes through unchanged.
     """
-    try:
-        yield
-    except Exception as exc:
-        mapped = map_exception(exc, action, url)
-        if mapped is None:
-            raise
-        raise mapped from exc
+    return translated(_TABLE, _Where(action, url))

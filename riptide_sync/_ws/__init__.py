@@ -1,11 +1,17 @@
-"""The WebSocket thread bridge (private): the only place with threads.
+"""The WebSocket thread bridge (private): one reader thread per connection hands the
+socket's messages to the consumer's thread through a bounded queue.
+
+Its threads are the reader (``riptide-ws-reader``) and the handshake's deadline timer;
+the stream driver's pumps and the HTTP transports' reader and header-deadline threads
+are the others (docs/architecture.md §2).
 
 - ``frames``: sans-I/O parsing of server frames (RFC 6455), with the message size limit.
 - ``queue``: the bounded reader-to-consumer hand-off and its overflow policies.
 - ``connection``: handshake (websocket-client), the reader thread, keepalive, close.
 - ``transport``: :class:`WebSocketTransport`, the ``Transport`` of ``riptide_sync._stream``:
   crawl requests and ``ping``/``status`` request/reply calls on a reused connection.
-- ``errors``: the one place where foreign exceptions become riptide_sync's.
+- ``errors``: the one table by which websocket-client, socket, ssl and OS exceptions become
+  riptide_sync's; anything else (a bug) stays itself.
 """
 
 from __future__ import annotations

@@ -408,14 +408,12 @@ class Connection:
             # _FAIL_GRACE; close() wakes it at once).
             self.queue.wait_consumed(_FAIL_GRACE)
             self._send_close(exc.code, str(exc)[:100])
-            error = errors.map_exception(exc, url=self.url, during="reading from")
-            error.__cause__ = exc
+            error = errors.for_consumer(exc, url=self.url, during="reading from")
         except StreamingError as exc:
             error = exc
         except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
             if not self._closing:
-                error = errors.map_exception(exc, url=self.url, during="reading from")
-                error.__cause__ = exc
+                error = errors.for_consumer(exc, url=self.url, during="reading from")
         finally:
             if error is not None and self._closing:
                 error = None  # close() was called: the consumer sees "stream closed"

@@ -13,10 +13,16 @@ Every error body shape the server sends is read (docs/protocol.md §6): ``{"erro
 (with or without ``message``), ``{"error": {"type", "message", ...}}``, plain text (axum's
 400/415/422), an SSE or NDJSON error body on a 500 (§2.1, §3), and an empty body (408).
 No clock is read here: callers pass ``now`` for the HTTP-date form of ``Retry-After``.
+
+The two error boundaries (``_http/errors.py``, ``_ws/errors.py``) also share the walker of
+their mapping tables: :class:`Rule` rows, most specific first, read by :func:`map_by_table`
+and :func:`translated`; an exception no row names (ours, or a bug) is left as it is.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime
 import email.utils
 import html
@@ -25,13 +31,14 @@ import json
 import math
 import re
 import urllib.parse
-from typing import Any, Mapping
+from typing import Any, Callable, Generic, Iterator, Mapping, Optional, Sequence, TypeVar
 
 from ..exceptions import (
     APIError,
     AuthenticationError,
     NotFoundError,
     RateLimitError,
+    RipTideError,
     ServerError,
 )
 from .ndjson import error_fields
@@ -46,6 +53,10 @@ __all__ = [
     "refused_message",
     "foreign_excerpt",
     "redact_secret",
+    "Rule",
+    "map_by_table",
+    "translated",
+    "caused_by",
 ]
 
 MAX_RETRY_AFTER = 3600.0
@@ -245,3 +256,71 @@ def redact_secret(error: APIError, secret: str | None) -> APIError:
         error.args = tuple(_redacted(arg, secret) for arg in error.args)
         error.body = _redacted(error.body, secret)
     return error
+
+
+_Where = TypeVar("_Where")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule(Generic[_Where]):
+    """One row of an exception mapping table.
+
+    An exception that is an instance of one of ``types``, and for which ``when`` holds
+    (None: always), becomes ``make(exc, where)``; ``where`` is what the boundary knows of
+    the operation (the action, the URL...), named in the message.
+    """
+
+    types: tuple[type[BaseException], ...]
+    make: Callable[[Any, _Where], RipTideError]
+    when: Optional[Callable[[Any, _Where], bool]] = None
+
+
+def map_by_table(
+    table: Sequence[Rule[_Where]], exc: BaseException, where: _Where
+) -> RipTideError | None:
+    """The exception of the first row of ``table`` that matches ``exc``, or None when no
+    row does: then ``exc`` is not a foreign failure (a bug, say) and must stay itself.
+
+    Our own exceptions are never mapped again, even though some of them are also builtin
+    ``ConnectionError`` / ``TimeoutError`` (so ``OSError``) and would match a row.
+    """
+    if isinstance(exc, RipTideError):
+        return None
+    for rule in table:
+        if isinstance(exc, rule.types) and (rule.when is None or rule.when(exc, where)):
+            return rule.make(exc, where)
+    return None
+
+
+@contextlib.contextmanager
+def translated(table: Sequence[Rule[_Where]], where: _Where) -> Iterator[None]:
+    """Run a block, re-raising an exception that a row of ``table`` maps as ours, chained
+    with ``from``; any other exception (ours, or a programming error) passes unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        mapped = map_by_table(table, exc, where)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+def caused_by(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
+    """Whether ``exc``, or any exception under it, is one of ``kinds``.
+
+    "Under" follows ``__cause__``, ``__context__``, a ``reason`` attribute and exceptions
+    among ``args``: requests wraps a refused connection as ``ConnectionError(MaxRetryError(
+    reason=NewConnectionError(...)))``, chained with ``from``, and a failed certificate
+    check as deep.
+    """
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, kinds):
+            return True
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return False

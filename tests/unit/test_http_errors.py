@@ -6,20 +6,14 @@ import datetime
 import http.client
 import json
 import socket
+import ssl
 
 import pytest
 import requests
 import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 
-from riptide_sync._http.errors import (
-    MAX_RETRY_AFTER,
-    api_error,
-    map_exception,
-    parse_retry_after,
-    retry_after_from,
-    translate_errors,
-)
+from riptide_sync._http.errors import api_error, map_exception, translate_errors
 from riptide_sync._http.batch import merge_responses
 from riptide_sync.exceptions import (
     APIError,
@@ -32,6 +26,7 @@ from riptide_sync.exceptions import (
     ValidationError,
 )
 from riptide_sync.models import CrawlResponse
+from riptide_sync.protocol.errors import MAX_RETRY_AFTER, parse_retry_after, retry_after_from
 
 NOW = datetime.datetime(2025, 11, 7, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
@@ -245,6 +240,24 @@ def test_translate_errors_chains_with_from():
             raise original
     assert info.value.__cause__ is original
     assert isinstance(info.value, ConnectionError)  # also the builtin
+
+
+def test_translate_errors_lets_a_bug_through_even_during_a_tls_failure():
+    """An AttributeError raised while a certificate failure was being handled comes out
+    as AttributeError: only requests/urllib3/OS errors are mapped, and a bug is never
+    taken for the TLSVerificationError its __context__ holds (it was, before issue 15)."""
+    def buggy() -> None:
+        try:
+            raise ssl.SSLCertVerificationError(1, "certificate verify failed")
+        except ssl.SSLError:
+            None.close()  # type: ignore[attr-defined]  # the bug
+
+    with pytest.raises(AttributeError):
+        with translate_errors("GET /healthz", "https://h/healthz"):
+            buggy()
+    with pytest.raises(TypeError):
+        with translate_errors("GET /healthz"):
+            raise TypeError("a bug")
 
 
 def test_translate_errors_passes_through_others():
