@@ -1,10 +1,8 @@
-"""Models of the RipTide wire schema (docs/protocol.md §5) and the stream event type.
+"""The request models: crawl options as the caller gives them and the server receives them
+(docs/protocol.md §5.2), and their enums.
 
-Request models (``CrawlOptions``, ``ChunkingConfig``) are strict: an unknown field or a bad
-type raises :class:`~riptide_sync.exceptions.ValidationError` naming it, before anything is
-sent. Response models allow extra fields, so fields the server adds later do not break old
-clients. :class:`StreamingResult` is a plain slotted class, not a pydantic model: one is
-built per message on the hot path, and typed access (``event.result``) is computed lazily.
+Strict: an unknown field or a bad type raises :class:`~riptide_sync.exceptions.ValidationError`
+naming it, before anything is sent. Import them from :mod:`riptide_sync.models`.
 
 Pydantic evaluates field annotations at runtime, so fields spell ``Optional[X]`` and
 ``Union[...]``: Python 3.9 has no ``X | Y`` at runtime, even with ``from __future__``.
@@ -13,32 +11,21 @@ Pydantic evaluates field annotations at runtime, so fields spell ``Optional[X]``
 from __future__ import annotations
 
 import enum
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from ._config import check_duration
-from .exceptions import ValidationError
+from .._config import check_duration
+from ..exceptions import ValidationError
 
 __all__ = [
     "CacheMode",
     "RenderMode",
     "OutputFormat",
+    "TopicConfig",
     "ChunkingConfig",
     "CrawlOptions",
-    "ErrorInfo",
-    "ParserMetadata",
-    "ExtractedDoc",
-    "Document",
-    "CrawlResult",
-    "GateDecisions",
-    "CrawlStatistics",
-    "CrawlResponse",
-    "ServiceHealth",
-    "HealthResponse",
-    "StreamingResult",
-    "EVENT_TYPES",
     "coerce_options",
 ]
 
@@ -235,197 +222,3 @@ def _translate(exc: pydantic.ValidationError, prefix: str) -> ValidationError:
     else:
         message = f"{field}={value!r} is invalid: {first['msg']}"
     return ValidationError(message, field=field, value=value)
-
-
-# --- Response models: tolerant of fields the server adds later. -------------------------
-
-
-class _Response(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class ErrorInfo(_Response):
-    """``result.error`` (docs/protocol.md §5.5)."""
-
-    error_type: str
-    message: str
-    retryable: bool = True
-
-
-class ParserMetadata(_Response):
-    parser_used: Optional[str] = None
-    confidence_score: Optional[float] = None
-    fallback_occurred: Optional[bool] = None
-    parse_time_ms: Optional[int] = None
-    extraction_path: Optional[str] = None
-    primary_error: Optional[str] = None
-
-
-class ExtractedDoc(_Response):
-    """``result.document`` (docs/protocol.md §5.4). ``quality_score`` here is an int 0-100."""
-
-    url: str
-    title: Optional[str] = None
-    text: str = ""
-    quality_score: Optional[int] = None
-    links: list[str] = Field(default_factory=list)
-    byline: Optional[str] = None
-    published_iso: Optional[str] = None
-    markdown: Optional[str] = None
-    media: list[str] = Field(default_factory=list)
-    language: Optional[str] = None
-    reading_time: Optional[int] = None
-    word_count: Optional[int] = None
-    categories: list[str] = Field(default_factory=list)
-    site_name: Optional[str] = None
-    description: Optional[str] = None
-    html: Optional[str] = None
-    parser_metadata: Optional[ParserMetadata] = None
-
-
-Document = ExtractedDoc
-
-
-class CrawlResult(_Response):
-    """One URL's outcome (docs/protocol.md §5.3). A failed URL has ``error`` set, ``document`` None."""
-
-    url: str
-    status: int = 0
-    from_cache: bool = False
-    gate_decision: str = "unknown"
-    quality_score: float = 0.0
-    processing_time_ms: int = 0
-    document: Optional[ExtractedDoc] = None
-    error: Optional[ErrorInfo] = None
-    cache_key: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True when the URL was fetched and extracted: no ``error`` and an HTTP status in
-        1..399. The real server reports a failed fetch, a non-2xx origin page included, as
-        ``error`` set and ``status`` 0; a server that passes origin errors through
-        (status 404, no ``error``) is a failure here too. The one definition of success
-        used by the CLI, the demo and the summaries the SDK builds."""
-        return self.error is None and 0 < self.status < 400
-
-
-class GateDecisions(_Response):
-    raw: int = 0
-    probes_first: int = 0
-    headless: int = 0
-    cached: int = 0
-
-
-class CrawlStatistics(_Response):
-    total_processing_time_ms: int = 0
-    avg_processing_time_ms: float = 0.0
-    gate_decisions: GateDecisions = Field(default_factory=GateDecisions)
-    cache_hit_rate: float = 0.0
-
-
-class CrawlResponse(_Response):
-    """The batch response of ``POST /crawl`` (docs/protocol.md §4); results in request order."""
-
-    total_urls: int
-    successful: int
-    failed: int
-    from_cache: int = 0
-    results: list[CrawlResult] = Field(default_factory=list)
-    statistics: CrawlStatistics = Field(default_factory=CrawlStatistics)
-
-
-class ServiceHealth(_Response):
-    status: str
-    message: Optional[str] = None
-    response_time_ms: Optional[int] = None
-    last_check: Optional[str] = None
-
-
-class HealthResponse(_Response):
-    """``GET /healthz`` (docs/protocol.md §7.1). ``status`` is healthy, degraded or unhealthy."""
-
-    status: str
-    version: Optional[str] = None
-    timestamp: Optional[str] = None
-    uptime: Optional[int] = None
-    """Seconds since the server started, or None when not reported."""
-    dependencies: dict[str, Optional[ServiceHealth]] = Field(default_factory=dict)
-    metrics: Optional[dict[str, Any]] = None
-
-    @property
-    def healthy(self) -> bool:
-        """True for ``healthy`` and ``degraded`` (the server answers 200 for both)."""
-        return self.status in ("healthy", "degraded")
-
-
-# --- Stream events ----------------------------------------------------------------------
-
-EVENT_TYPES = frozenset({"welcome", "metadata", "result", "progress", "summary", "error"})
-"""The event vocabulary shared by every transport. Unknown server types pass through."""
-
-
-class StreamingResult:
-    """One event of a crawl stream, the same on every transport.
-
-    Attributes:
-        event_type: ``"welcome"``, ``"metadata"``, ``"result"``, ``"progress"``,
-            ``"summary"``, ``"error"`` (or a type the server added later).
-        data: the event's JSON object as on the wire; for ``result`` events
-            ``data["index"]`` is the position in the caller's URL list.
-        timestamp: the server's RFC 3339 timestamp, or ``None`` when the transport
-            carries none (NDJSON, SSE).
-    """
-
-    __slots__ = ("event_type", "data", "timestamp", "_result")
-
-    def __init__(self, event_type: str, data: dict[str, Any], timestamp: str | None = None) -> None:
-        self.event_type = event_type
-        self.data = data
-        self.timestamp = timestamp
-        self._result: CrawlResult | None = None
-
-    @property
-    def index(self) -> int | None:
-        """The URL's position in the caller's list for a ``result`` event, else None."""
-        if self.event_type != "result":
-            return None
-        return self.data.get("index")
-
-    @property
-    def result(self) -> CrawlResult | None:
-        """The typed :class:`CrawlResult` of a ``result`` event (built on first use), else None."""
-        if self.event_type != "result":
-            return None
-        if self._result is None:
-            self._result = CrawlResult.model_validate(self.data.get("result") or {})
-        return self._result
-
-    @property
-    def progress(self) -> dict[str, Any] | None:
-        """``data["progress"]`` of a result event, or ``data`` of a progress event, else None."""
-        if self.event_type == "result":
-            return self.data.get("progress")
-        if self.event_type == "progress":
-            return self.data
-        return None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The event as a plain dict (``event_type``, ``data``, ``timestamp``)."""
-        return {"event_type": self.event_type, "data": self.data, "timestamp": self.timestamp}
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, StreamingResult):
-            return NotImplemented
-        return (self.event_type, self.data, self.timestamp) == (
-            other.event_type,
-            other.data,
-            other.timestamp,
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # mutable data: not hashable
-
-    def __repr__(self) -> str:
-        if self.event_type == "result":
-            url = (self.data.get("result") or {}).get("url")
-            return f"StreamingResult(result, index={self.data.get('index')}, url={url!r})"
-        return f"StreamingResult({self.event_type}, data={self.data!r})"
