@@ -43,7 +43,8 @@ from ..exceptions import (
     StreamTimeoutError,
 )
 from ..protocol.errors import Rule, map_by_table, refused_message, translated
-from .frames import CloseCode, FrameError, explain_close
+from .codes import CloseCode, explain_close
+from .frames import FrameError
 
 __all__ = ["map_exception", "translate", "for_consumer"]
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 from websockets.frames import Frame, Opcode
 
-from riptide_sync._ws.frames import (
-    CloseCode,
-    FrameError,
-    FrameParser,
-    MessageTooBig,
-    explain_close,
-    parse_close,
-)
+from riptide_sync._ws.codes import CloseCode, explain_close
+from riptide_sync._ws.frames import FrameError, FrameParser, MessageTooBig, parse_close
 
 
 def frame(opcode: Opcode, data: bytes, fin: bool = True, **kw: bool) -> bytes:
@@ -132,7 +126,7 @@ def test_frames_large_message_joined_once() -> None:
 
 # --- found by the Autobahn testsuite (tests/autobahn/) -----------------------------------
 
-from riptide_sync._ws.frames import is_valid_close_code, sendable_close_code  # noqa: E402
+from riptide_sync._ws.codes import is_valid_close_code, sendable_close_code  # noqa: E402
 
 KAPPA = b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"  # "κόσμε" as Autobahn 6.x sends it
 
