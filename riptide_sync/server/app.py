@@ -10,9 +10,10 @@ from aiohttp import web
 from . import demo_site
 from .cache import open_cache
 from .config import ServerConfig
-from .httpapi import (STATE, auth_middleware, batch_crawl, compression_middleware, healthz, metrics,
-                      ndjson_crawl, payload_limit_middleware,
-                      rate_limit_middleware, sse_crawl, validation_middleware)
+from .httpapi import batch_crawl, healthz, metrics
+from .httpstreams import ndjson_crawl, sse_crawl
+from .middleware import (STATE, auth_middleware, compression_middleware, payload_limit_middleware,
+                         rate_limit_middleware, validation_middleware)
 from .state import ServerState
 from .ws import ws_handler
 
