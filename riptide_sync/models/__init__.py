@@ -12,6 +12,9 @@ three modules by job:
 - ``_events``: :class:`StreamingResult`, a plain slotted class, not a pydantic model: one
   is built per message on the hot path, and typed access (``event.result``) is computed
   lazily.
+
+Pydantic evaluates field annotations at runtime, so fields spell ``Optional[X]`` and
+``Union[...]``: Python 3.9 has no ``X | Y`` at runtime, even with ``from __future__``.
 """
 
 from __future__ import annotations

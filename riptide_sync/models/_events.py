@@ -10,9 +10,6 @@ from typing import Any
 
 from ._responses import CrawlResult
 
-__all__ = ["StreamingResult", "EVENT_TYPES"]
-
-
 EVENT_TYPES = frozenset({"welcome", "metadata", "result", "progress", "summary", "error"})
 """The event vocabulary shared by every transport. Unknown server types pass through."""
 

@@ -4,8 +4,8 @@
 Strict: an unknown field or a bad type raises :class:`~riptide_sync.exceptions.ValidationError`
 naming it, before anything is sent. Import them from :mod:`riptide_sync.models`.
 
-Pydantic evaluates field annotations at runtime, so fields spell ``Optional[X]`` and
-``Union[...]``: Python 3.9 has no ``X | Y`` at runtime, even with ``from __future__``.
+Fields spell ``Optional[X]``: pydantic evaluates them at runtime (see
+:mod:`riptide_sync.models`).
 """
 
 from __future__ import annotations
@@ -18,17 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from .._config import check_duration
 from ..exceptions import ValidationError
-
-__all__ = [
-    "CacheMode",
-    "RenderMode",
-    "OutputFormat",
-    "TopicConfig",
-    "ChunkingConfig",
-    "CrawlOptions",
-    "coerce_options",
-]
-
 
 class CacheMode(str, enum.Enum):
     """How the server's cache is used for a crawl (docs/protocol.md §5.2 ``cache_mode``).

@@ -4,8 +4,8 @@ batch responses and health.
 Tolerant: extra fields are kept, so fields the server adds later do not break old
 clients. Import them from :mod:`riptide_sync.models`.
 
-Pydantic evaluates field annotations at runtime, so fields spell ``Optional[X]`` and
-``Union[...]``: Python 3.9 has no ``X | Y`` at runtime, even with ``from __future__``.
+Fields spell ``Optional[X]``: pydantic evaluates them at runtime (see
+:mod:`riptide_sync.models`).
 """
 
 from __future__ import annotations
@@ -13,20 +13,6 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
-
-__all__ = [
-    "ErrorInfo",
-    "ParserMetadata",
-    "ExtractedDoc",
-    "Document",
-    "CrawlResult",
-    "GateDecisions",
-    "CrawlStatistics",
-    "CrawlResponse",
-    "ServiceHealth",
-    "HealthResponse",
-]
-
 
 class _Response(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -107,6 +107,25 @@ async def _stream_response(request: web.Request, content_type: str, extra: dict[
     return response
 
 
+async def _serve(request: web.Request, response: web.StreamResponse, transport: str,
+                 body: Callable[[_LineWriter], Awaitable[None]]) -> web.StreamResponse:
+    """Write a stream's ``body`` through a :class:`_LineWriter` with ``transport``'s faults,
+    counted as an open stream; a client gone or a fault that stops it ends it quietly."""
+    state = request.app[STATE]
+    state.counters.streams_open += 1
+    out = _LineWriter(request, response, FaultRunner(state, transport),
+                      Backpressure(state.config.faults.backpressure_drop, state.config.faults.slow_send_threshold))
+    try:
+        await body(out)
+        await out.flush()
+        await response.write_eof()
+    except StreamStopped:
+        pass
+    finally:
+        state.counters.streams_open -= 1
+    return response
+
+
 async def ndjson_crawl(request: web.Request) -> web.StreamResponse:
     """``POST /crawl/stream`` (§2, variant A): count checks only, untagged lines."""
     state = request.app[STATE]
@@ -126,19 +145,8 @@ async def ndjson_crawl(request: web.Request) -> web.StreamResponse:
         return json_response({"error": error}, status=400)
     request_id = wire.new_id()
     response = await _stream_response(request, "application/x-ndjson", {"X-Request-ID": request_id})
-    state.counters.streams_open += 1
-    faults = FaultRunner(state, "ndjson")
-    out = _LineWriter(request, response, faults,
-                      Backpressure(state.config.faults.backpressure_drop, state.config.faults.slow_send_threshold))
-    try:
-        await _ndjson_body(state, req, request_id, out)
-        await out.flush()
-        await response.write_eof()
-    except StreamStopped:
-        pass
-    finally:
-        state.counters.streams_open -= 1
-    return response
+    return await _serve(request, response, "ndjson",
+                        lambda out: _ndjson_body(state, req, request_id, out))
 
 
 async def _ndjson_body(state: ServerState, req: wire.CrawlRequest, request_id: str, out: _LineWriter) -> None:
@@ -236,19 +244,7 @@ async def sse_crawl(request: web.Request) -> web.StreamResponse:
         return web.Response(status=500, body=body, headers={"Content-Type": "text/event-stream",
                                                              "Cache-Control": "no-cache"})
     response = await _stream_response(request, "text/event-stream", {})
-    state.counters.streams_open += 1
-    faults = FaultRunner(state, "sse")
-    out = _LineWriter(request, response, faults,
-                      Backpressure(state.config.faults.backpressure_drop, state.config.faults.slow_send_threshold))
-    try:
-        await _sse_body(state, req, out)
-        await out.flush()
-        await response.write_eof()
-    except StreamStopped:
-        pass
-    finally:
-        state.counters.streams_open -= 1
-    return response
+    return await _serve(request, response, "sse", lambda out: _sse_body(state, req, out))
 
 
 async def _sse_body(state: ServerState, req: wire.CrawlRequest, out: _LineWriter) -> None:
