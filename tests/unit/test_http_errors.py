@@ -26,7 +26,14 @@ from riptide_sync.exceptions import (
     ValidationError,
 )
 from riptide_sync.models import CrawlResponse
-from riptide_sync.protocol.errors import MAX_RETRY_AFTER, parse_retry_after, retry_after_from
+from riptide_sync.protocol.errors import (
+    MAX_RETRY_AFTER,
+    Rule,
+    caused_by,
+    map_by_table,
+    parse_retry_after,
+    retry_after_from,
+)
 
 NOW = datetime.datetime(2025, 11, 7, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
@@ -230,6 +237,31 @@ def test_map_exception_most_specific_first(exc, expected):
 def test_map_exception_leaves_others_alone(exc):
     """Programming errors and our own exceptions are not translated."""
     assert map_exception(exc, "x") is None
+
+
+def test_map_by_table_first_matching_row_wins():
+    """The walker: rows in order, a row's condition consulted, ours never mapped again."""
+    table = (
+        Rule((OSError,), lambda exc, where: StreamTimeoutError(f"first {where}"),
+             when=lambda exc, where: "slow" in str(exc)),
+        Rule((ConnectionError,), lambda exc, where: StreamConnectionError(f"second {where}")),
+        Rule((OSError,), lambda exc, where: StreamConnectionError(f"third {where}")),
+    )
+    assert str(map_by_table(table, OSError("slow"), "w")) == "first w"
+    assert str(map_by_table(table, ConnectionResetError("x"), "w")) == "second w"
+    assert str(map_by_table(table, OSError("x"), "w")) == "third w"
+    assert map_by_table(table, ValueError("x"), "w") is None
+    assert map_by_table(table, StreamConnectionError("ours"), "w") is None  # also an OSError
+
+
+def test_caused_by_looks_under_cause_context_reason_and_args():
+    """requests' refused connection: ConnectionError(MaxRetryError(reason=NewConnectionError))."""
+    refused = ConnectionRefusedError(111, "refused")
+    inner = urllib3.exceptions.NewConnectionError(None, "x")
+    inner.__cause__ = refused
+    outer = requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", inner))
+    assert caused_by(outer, ConnectionRefusedError)
+    assert not caused_by(outer, ssl.SSLCertVerificationError)
 
 
 def test_translate_errors_chains_with_from():
