@@ -78,10 +78,11 @@ class RetryPolicy:
         if not callable(self.sleep):
             raise ConfigError(f"sleep must be callable, got {self.sleep!r}", field="sleep")
 
-    def backoff(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
-        """Seconds to wait before retry ``retry_number`` (1 for the first retry), jitter included."""
+    def backoff(self, retry_number: int, rng: Callable[[], float] | None = None) -> float:
+        """Seconds to wait before retry ``retry_number`` (1 for the first retry), jitter
+        included: ``rng()`` in [0, 1) scales it (None: ``random.random``)."""
         base = self.initial_backoff * self.multiplier ** (retry_number - 1)
-        return min(self.max_backoff, base) + self.jitter * rng()
+        return min(self.max_backoff, base) + self.jitter * (rng or random.random)()
 
     def wait_for(self, exc: BaseException | None, retry_number: int) -> float:
         """Seconds to wait before retrying after ``exc``: the backoff, or the server's
@@ -147,7 +148,8 @@ def coerce_retry(retry: RetryPolicy | int | None) -> RetryPolicy:
         return retry
     if type(retry) is int:
         if retry < 0:
-            raise ConfigError(f"retry must be >= 0 attempts, got {retry}", field="retry", value=retry)
+            raise ConfigError(f"retry must be >= 0 attempts, got {retry}", field="retry",
+                              value=retry)
         return _NO_RETRY if retry <= 1 else RetryPolicy(max_attempts=retry)
     raise ConfigError(
         f"retry must be a RetryPolicy, an int (max attempts) or None, got {retry!r}",

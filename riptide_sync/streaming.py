@@ -170,7 +170,8 @@ class StreamingAPI:
         policy = self._client._policy(retry)
         progress_seconds: float | None
         if progress_timeout is UNSET:
-            progress_seconds = progress_deadline(crawl_options.timeout_secs if crawl_options else None)
+            per_url = crawl_options.timeout_secs if crawl_options else None
+            progress_seconds = progress_deadline(per_url)
         else:
             progress_seconds = check_duration("progress_timeout", progress_timeout, optional=True)
         check_path("checkpoint", checkpoint)

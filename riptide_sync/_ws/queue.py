@@ -54,7 +54,7 @@ from .. import _fork
 from .._config import OverflowPolicy, check_count
 from .._deadline import Deadline
 from .._stream import StreamStats
-from ..exceptions import SlowConsumerError, StreamConnectionError, StreamTimeoutError
+from ..exceptions import ConfigError, SlowConsumerError, StreamConnectionError, StreamTimeoutError
 from ..models import StreamingResult
 from ..protocol.envelope import decode_message
 from .spill import Item, SpillFile
@@ -94,7 +94,7 @@ class MessageQueue:
     """
 
     def __init__(self, maxsize: int, overflow: OverflowPolicy | str, stats: StreamStats) -> None:
-        self.maxsize = check_count("queue_size", maxsize)
+        self.maxsize = check_count("queue_size", maxsize, error=ConfigError)
         self.overflow = OverflowPolicy.coerce(overflow)
         self.stats = stats
         self._mem: collections.deque[Item] = collections.deque()
