@@ -239,9 +239,9 @@ class ClientConfig:
     """Every setting of a :class:`~riptide_sync.RipTideClient`, validated and normalized
     when built (ConfigError naming the first bad one; nothing is sent before).
 
-    Building one checks the values; :meth:`check_environment` checks what they refer to on
-    this machine (the CA bundle file, the SOCKS libraries). ``RipTideClient`` does both;
-    tests build configs naming files that need not exist.
+    Building one checks the values; :meth:`check_environment` checks the file ``verify``
+    names. ``RipTideClient`` does both (and asks the HTTP layer whether it can use the
+    proxy); tests build configs naming files that need not exist.
 
     Durations are seconds (float); ``None`` means "no limit" wherever a duration is optional.
     """
@@ -305,20 +305,14 @@ class ClientConfig:
             object.__setattr__(self, name, value)
 
     def check_environment(self) -> None:
-        """Check what the settings refer to, before any network I/O.
+        """Check what the settings refer to on this machine, before any network I/O.
 
         Raises:
-            ConfigError: ``verify`` names a CA bundle that does not exist, or ``proxy`` is
-                a SOCKS URL and the libraries it needs are not installed (saying what to
-                install).
+            ConfigError: ``verify`` names a CA bundle that does not exist.
         """
         if isinstance(self.verify, str) and not os.path.exists(self.verify):
             raise ConfigError(f"verify names a CA bundle that does not exist: {self.verify!r}",
                               field="verify", value=self.verify)
-        if self.proxy:
-            from ._http.session import check_proxy_support  # imports requests
-
-            check_proxy_support(self.proxy)
 
     def __repr__(self) -> str:
         fields = [

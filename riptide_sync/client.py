@@ -99,6 +99,10 @@ class RipTideClient:
         )
         """The validated settings (read-only); built first, so a bad one fails here."""
         self.config.check_environment()
+        from ._http.session import check_proxy_support
+
+        # Whether the HTTP layer can use the proxy: a SOCKS one needs libraries (it says which).
+        check_proxy_support(self.config.proxy)
         self.retry: RetryPolicy = RetryPolicy() if retry is UNSET else coerce_retry(retry)
         """The retry policy of every call (per-call overrides take precedence)."""
         self._session: Any = None
