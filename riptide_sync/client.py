@@ -46,9 +46,9 @@ class RipTideClient:
         ping_timeout: extra seconds of total silence after which a WebSocket peer is dead
             (detected within ping_interval + ping_timeout); None never declares it dead.
         queue_size: messages held in memory between a stream's reader thread and you.
-        overflow: when that queue is full: an :class:`OverflowPolicy` or its value,
-            ``"spill"`` (to a temp file, nothing lost; the default), ``"block"``,
-            ``"drop_oldest"``, ``"drop_newest"`` or ``"error"``.
+        overflow: when that queue is full: ``"spill"`` (to a temp file, nothing lost;
+            the default), ``"block"``, ``"drop_oldest"``, ``"drop_newest"`` or ``"error"``
+            (or the :class:`~riptide_sync._config.OverflowPolicy` of that value).
         max_message_size: the largest WebSocket message accepted, in bytes.
         verify: TLS certificate verification: True, False, or a CA bundle path.
         proxy: an http(s) proxy URL for HTTP and WebSocket, or None.
