@@ -7,18 +7,15 @@ import threading
 from typing import Any, Mapping, Sequence
 
 from . import _fork
-from ._config import OVERFLOW_POLICIES, ClientConfig, check_api_key, check_duration
-from .exceptions import ConfigError
+from ._config import UNSET, ClientConfig, OverflowPolicy, _Unset
 from .models import CrawlOptions, CrawlResponse, HealthResponse, coerce_options
-from .protocol.urls import validate_base_url, validate_urls
+from .protocol.urls import validate_urls
 from .retry import RetryPolicy, coerce_retry
 from .streaming import StreamingAPI
 
 __all__ = ["RipTideClient", "DEFAULT_BASE_URL"]
 
 DEFAULT_BASE_URL = "http://localhost:8080"
-
-_UNSET: Any = object()
 
 
 class RipTideClient:
@@ -49,8 +46,9 @@ class RipTideClient:
         ping_timeout: extra seconds of total silence after which a WebSocket peer is dead
             (detected within ping_interval + ping_timeout); None never declares it dead.
         queue_size: messages held in memory between a stream's reader thread and you.
-        overflow: when that queue is full: ``"spill"`` (to a temp file, nothing lost),
-            ``"block"``, ``"drop_oldest"``, ``"drop_newest"`` or ``"error"``.
+        overflow: when that queue is full: ``"spill"`` (to a temp file, nothing lost;
+            the default), ``"block"``, ``"drop_oldest"``, ``"drop_newest"`` or ``"error"``
+            (or the :class:`~riptide_sync._config.OverflowPolicy` of that value).
         max_message_size: the largest WebSocket message accepted, in bytes.
         verify: TLS certificate verification: True, False, or a CA bundle path.
         proxy: an http(s) proxy URL for HTTP and WebSocket, or None.
@@ -69,11 +67,11 @@ class RipTideClient:
         *,
         timeout: float | None = 30.0,
         connect_timeout: float = 10.0,
-        retry: RetryPolicy | int | None = _UNSET,
+        retry: RetryPolicy | int | None | _Unset = UNSET,
         ping_interval: float | None = 30.0,
         ping_timeout: float | None = 10.0,
         queue_size: int = 1000,
-        overflow: str = "spill",
+        overflow: OverflowPolicy | str = OverflowPolicy.SPILL,
         max_message_size: int = 64 * 1024 * 1024,
         verify: bool | str = True,
         proxy: str | None = None,
@@ -84,36 +82,11 @@ class RipTideClient:
             base_url = os.environ.get("RIPTIDE_BASE_URL") or DEFAULT_BASE_URL
         if api_key is None:
             api_key = os.environ.get("RIPTIDE_API_KEY") or None
-        api_key = check_api_key(api_key)
-        timeout = check_duration("timeout", timeout, optional=True, error=ConfigError)
-        connect_seconds = check_duration(
-            "connect_timeout", connect_timeout, optional=False, error=ConfigError
-        )
-        assert connect_seconds is not None  # not optional
-        ping_interval = check_duration("ping_interval", ping_interval, optional=True, error=ConfigError)
-        ping_timeout = check_duration("ping_timeout", ping_timeout, optional=True, error=ConfigError)
-        _check_count("queue_size", queue_size)
-        _check_count("max_message_size", max_message_size)
-        _check_count("max_urls_per_request", max_urls_per_request)
-        _check_count("parallel", parallel)
-        if overflow not in OVERFLOW_POLICIES:
-            raise ConfigError(
-                f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, got {overflow!r}"
-            )
-        if not isinstance(verify, (bool, str)):
-            raise ConfigError(f"verify must be a bool or a CA bundle path, got {verify!r}")
-        if proxy is not None and not isinstance(proxy, str):
-            raise ConfigError(f"proxy must be a URL string or None, got {proxy!r}")
-        if isinstance(verify, str) and not os.path.exists(verify):
-            raise ConfigError(f"verify names a CA bundle that does not exist: {verify!r}")
-        from ._http.session import check_proxy_support
-
-        check_proxy_support(proxy)  # a SOCKS proxy without its libraries: say what to install
         self.config = ClientConfig(
-            base_url=validate_base_url(base_url),
-            api_key=api_key or None,
+            base_url=base_url,
+            api_key=api_key,
             timeout=timeout,
-            connect_timeout=connect_seconds,
+            connect_timeout=connect_timeout,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             queue_size=queue_size,
@@ -124,8 +97,13 @@ class RipTideClient:
             max_urls_per_request=max_urls_per_request,
             parallel=parallel,
         )
-        """The validated settings (read-only)."""
-        self.retry: RetryPolicy = RetryPolicy() if retry is _UNSET else coerce_retry(retry)
+        """The validated settings (read-only); built first, so a bad one fails here."""
+        self.config.check_environment()
+        from ._http.session import check_proxy_support
+
+        # Whether the HTTP layer can use the proxy: a SOCKS one needs libraries (it says which).
+        check_proxy_support(self.config.proxy)
+        self.retry: RetryPolicy = RetryPolicy() if retry is UNSET else coerce_retry(retry)
         """The retry policy of every call (per-call overrides take precedence)."""
         self._session: Any = None
         self._session_pid = 0
@@ -175,7 +153,7 @@ class RipTideClient:
         urls: Sequence[str],
         options: CrawlOptions | Mapping[str, Any] | None = None,
         *,
-        retry: RetryPolicy | int | None = _UNSET,
+        retry: RetryPolicy | int | None | _Unset = UNSET,
     ) -> CrawlResponse:
         """Crawl ``urls`` in one batch (``POST /crawl``) and return every result at once.
 
@@ -199,7 +177,7 @@ class RipTideClient:
 
         return crawl_batch(self.http, self.config, url_list, wire, retry=policy)  # per chunk
 
-    def health(self, *, retry: RetryPolicy | int | None = _UNSET) -> HealthResponse:
+    def health(self, *, retry: RetryPolicy | int | None | _Unset = UNSET) -> HealthResponse:
         """``GET /healthz``. An ``unhealthy`` server (503) is a result, not an exception.
 
         Raises:
@@ -210,8 +188,9 @@ class RipTideClient:
 
         return self._policy(retry).retrying()(get_health, self.http, self.config)
 
-    def _policy(self, retry: RetryPolicy | int | None) -> RetryPolicy:
-        return self.retry if retry is _UNSET else coerce_retry(retry)
+    def _policy(self, retry: RetryPolicy | int | None | _Unset) -> RetryPolicy:
+        """The policy of one call: ``retry=`` when given, else the client's."""
+        return self.retry if retry is UNSET else coerce_retry(retry)
 
     def close(self) -> None:
         """Close the HTTP connection pool. Streams close themselves; idempotent."""
@@ -229,7 +208,3 @@ class RipTideClient:
     def __repr__(self) -> str:
         return f"<RipTideClient {self.config.base_url}>"
 
-
-def _check_count(name: str, value: Any) -> None:
-    if type(value) is not int or value < 1:
-        raise ConfigError(f"{name} must be an int >= 1, got {value!r}")

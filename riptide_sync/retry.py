@@ -14,14 +14,13 @@ HTTP calls and the stream (re)openings use:
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
 import time
 from typing import Any, Callable
 
 import tenacity
 
-from ._config import check_duration
+from ._config import check_count, check_duration, check_number
 from .exceptions import (
     TLSVerificationError,
     APIError,
@@ -71,29 +70,19 @@ class RetryPolicy:
     sleep: Callable[[float], Any] = dataclasses.field(default=time.sleep, compare=False)
 
     def __post_init__(self) -> None:
-        if type(self.max_attempts) is not int or self.max_attempts < 1:
-            raise ConfigError(f"max_attempts must be an int >= 1, got {self.max_attempts!r}")
+        check_count("max_attempts", self.max_attempts, error=ConfigError)
         for name in ("initial_backoff", "max_backoff", "jitter", "max_retry_after"):
             check_duration(name, getattr(self, name), optional=False, zero_ok=True, error=ConfigError)
         check_duration("total_timeout", self.total_timeout, optional=True, error=ConfigError)
-        multiplier = self.multiplier
-        if (isinstance(multiplier, bool) or not isinstance(multiplier, (int, float))
-                or not math.isfinite(multiplier) or multiplier < 0):
-            raise ConfigError(
-                f"multiplier must be a finite number >= 0, got {multiplier!r}", field="multiplier"
-            )
+        check_number("multiplier", self.multiplier, zero_ok=True, error=ConfigError)
         if not callable(self.sleep):
-            raise ConfigError(f"sleep must be callable, got {self.sleep!r}")
+            raise ConfigError(f"sleep must be callable, got {self.sleep!r}", field="sleep")
 
-    @property
-    def enabled(self) -> bool:
-        """True when a failure may be retried at all."""
-        return self.max_attempts > 1
-
-    def backoff(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
-        """Seconds to wait before retry ``retry_number`` (1 for the first retry), jitter included."""
+    def backoff(self, retry_number: int, rng: Callable[[], float] | None = None) -> float:
+        """Seconds to wait before retry ``retry_number`` (1 for the first retry), jitter
+        included: ``rng()`` in [0, 1) scales it (None: ``random.random``)."""
         base = self.initial_backoff * self.multiplier ** (retry_number - 1)
-        return min(self.max_backoff, base) + self.jitter * rng()
+        return min(self.max_backoff, base) + self.jitter * (rng or random.random)()
 
     def wait_for(self, exc: BaseException | None, retry_number: int) -> float:
         """Seconds to wait before retrying after ``exc``: the backoff, or the server's
@@ -159,10 +148,13 @@ def coerce_retry(retry: RetryPolicy | int | None) -> RetryPolicy:
         return retry
     if type(retry) is int:
         if retry < 0:
-            raise ConfigError(f"retry must be >= 0 attempts, got {retry}")
+            raise ConfigError(f"retry must be >= 0 attempts, got {retry}", field="retry",
+                              value=retry)
         return _NO_RETRY if retry <= 1 else RetryPolicy(max_attempts=retry)
     raise ConfigError(
-        f"retry must be a RetryPolicy, an int (max attempts) or None, got {retry!r}"
+        f"retry must be a RetryPolicy, an int (max attempts) or None, got {retry!r}",
+        field="retry",
+        value=retry,
     )
 
 

@@ -17,7 +17,8 @@ from ._stream import CrawlStream, StreamStats, progress_deadline
 from .exceptions import APIError, ConfigError, ValidationError
 from .models import CrawlOptions, StreamingResult, coerce_options
 from .protocol.urls import validate_base_url, validate_urls
-from .retry import RetryPolicy, coerce_retry
+from .retry import RetryPolicy
+from ._config import UNSET, _Unset, check_count, check_path
 
 if TYPE_CHECKING:
     from .client import RipTideClient
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["StreamingAPI"]
 
 OnMessage = Callable[[StreamingResult], Any]
-
-_UNSET: Any = object()
 
 
 class StreamingAPI:
@@ -43,8 +42,8 @@ class StreamingAPI:
         options: CrawlOptions | Mapping[str, Any] | None = None,
         on_message: OnMessage | None = None,
         *,
-        retry: RetryPolicy | int | None = _UNSET,
-        progress_timeout: float | None = _UNSET,
+        retry: RetryPolicy | int | None | _Unset = UNSET,
+        progress_timeout: float | None | _Unset = UNSET,
         checkpoint: str | os.PathLike[str] | None = None,
         parallel: int | None = None,
     ) -> CrawlStream:
@@ -94,8 +93,8 @@ class StreamingAPI:
         options: CrawlOptions | Mapping[str, Any] | None = None,
         on_message: OnMessage | None = None,
         *,
-        retry: RetryPolicy | int | None = _UNSET,
-        progress_timeout: float | None = _UNSET,
+        retry: RetryPolicy | int | None | _Unset = UNSET,
+        progress_timeout: float | None | _Unset = UNSET,
         checkpoint: str | os.PathLike[str] | None = None,
         parallel: int | None = None,
     ) -> CrawlStream:
@@ -118,8 +117,8 @@ class StreamingAPI:
         options: CrawlOptions | Mapping[str, Any] | None = None,
         on_message: OnMessage | None = None,
         *,
-        retry: RetryPolicy | int | None = _UNSET,
-        progress_timeout: float | None = _UNSET,
+        retry: RetryPolicy | int | None | _Unset = UNSET,
+        progress_timeout: float | None | _Unset = UNSET,
         checkpoint: str | os.PathLike[str] | None = None,
         parallel: int | None = None,
     ) -> CrawlStream:
@@ -160,31 +159,24 @@ class StreamingAPI:
         options: CrawlOptions | Mapping[str, Any] | None,
         on_message: OnMessage | None,
         *,
-        retry: RetryPolicy | int | None,
-        progress_timeout: float | None,
+        retry: RetryPolicy | int | None | _Unset,
+        progress_timeout: float | None | _Unset,
         checkpoint: str | os.PathLike[str] | None,
         parallel: int | None,
     ) -> CrawlStream:
         url_list = validate_urls(urls)
         crawl_options = coerce_options(options)
         _check_on_message(on_message)
-        policy = self._client.retry if retry is _UNSET else coerce_retry(retry)
-        if progress_timeout is _UNSET:
-            progress_timeout = progress_deadline(crawl_options.timeout_secs if crawl_options else None)
+        policy = self._client._policy(retry)
+        progress_seconds: float | None
+        if progress_timeout is UNSET:
+            per_url = crawl_options.timeout_secs if crawl_options else None
+            progress_seconds = progress_deadline(per_url)
         else:
-            progress_timeout = check_duration("progress_timeout", progress_timeout, optional=True)
-        if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
-            raise ValidationError(
-                f"checkpoint must be a file path or None, got {checkpoint!r}",
-                field="checkpoint",
-                value=checkpoint,
-            )
-        if parallel is None:
-            parallel = self._client.config.parallel
-        elif type(parallel) is not int or parallel < 1:
-            raise ValidationError(
-                f"parallel must be an int >= 1, got {parallel!r}", field="parallel", value=parallel
-            )
+            progress_seconds = check_duration("progress_timeout", progress_timeout, optional=True)
+        check_path("checkpoint", checkpoint)
+        parallel = self._client.config.parallel if parallel is None else check_count(
+            "parallel", parallel)
         stats = StreamStats()
         return CrawlStream(
             lambda: make_transport(stats),
@@ -193,7 +185,7 @@ class StreamingAPI:
             stats=stats,
             on_message=on_message,
             max_urls_per_request=self._client.config.max_urls_per_request,
-            progress_timeout=progress_timeout,
+            progress_timeout=progress_seconds,
             retry=policy,
             checkpoint=checkpoint,
             parallel=parallel,

@@ -17,14 +17,10 @@ At most ``maxsize`` messages are held in memory. When a batch does not fit, the 
 policy decides (docs/design.md §4):
 
 ``spill``
-    The overflow is appended to a temporary file as length-prefixed records
-    (4-byte big-endian length, then the raw frame payload) and read back, in order,
-    after the in-memory messages: while the file holds unread records every new message
-    goes to the file too, so order is kept. When the consumer has read the file empty,
-    it is truncated to zero. The file is unlinked as soon as it is created (only its
-    descriptor is kept), so nothing is left in the temp dir even by a killed process;
-    :meth:`close` closes the descriptor. Nothing is lost; memory stays bounded (the disk
-    does not).
+    The overflow is appended to the spill file (``spill.py``: unlinked at once, truncated
+    when read empty) and read back, in order, after the in-memory messages: while the file
+    holds unread records every new message goes to the file too, so order is kept.
+    :meth:`close` closes it. Nothing is lost; memory stays bounded (the disk does not).
 ``block``
     ``put_batch`` waits for room. The reader thread then stops reading, so TCP pushes
     back on the server -- but it also cannot answer the server's pings or notice a dead
@@ -43,60 +39,33 @@ policy decides (docs/design.md §4):
 
 Items are ``bytes`` (a raw frame payload, decoded by the consumer) or an already decoded
 :class:`~riptide_sync.models.StreamingResult`; the queue does not look inside except to
-classify for the drop policies. Spilled decoded events are stored re-encoded as JSON and
-come back as ``bytes`` (the consumer decodes them to an equal event).
+classify for the drop policies. The policies are the members of
+:class:`~riptide_sync._config.OverflowPolicy`.
 """
 
 from __future__ import annotations
 
 import collections
-import json
 import os
-import struct
-import tempfile
 import threading
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Callable, Optional, Sequence
 
 from .. import _fork
+from .._config import OverflowPolicy, check_count
 from .._deadline import Deadline
 from .._stream import StreamStats
-from ..exceptions import SlowConsumerError, StreamConnectionError, StreamTimeoutError
+from ..exceptions import ConfigError, SlowConsumerError, StreamConnectionError, StreamTimeoutError
 from ..models import StreamingResult
 from ..protocol.envelope import decode_message
+from .spill import Item, SpillFile
 
 __all__ = ["MessageQueue", "DROPPABLE_TYPES", "Item"]
-
-Item = Union[bytes, StreamingResult]
 
 DROPPABLE_TYPES = frozenset({"result", "progress"})
 """Event types the drop policies may discard; every other type is always delivered."""
 
 _WAIT_SLICE = 0.25
 """Longest single wait (seconds): keeps Ctrl-C and close() responsive everywhere."""
-
-_RECORD = struct.Struct(">I")
-_SPILL_READ = 1 << 18
-
-
-def _pread_at_least(fd: int, minimum: int, offset: int) -> bytes:
-    """Read at least ``minimum`` bytes (more when available) at ``offset``."""
-    parts = []
-    got = 0
-    while got < minimum:
-        chunk = os.pread(fd, max(minimum - got, _SPILL_READ), offset + got)
-        if not chunk:
-            raise EOFError("the spill file is shorter than its records")  # safety net
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
-
-
-def _encode_event(event: StreamingResult) -> bytes:
-    """The wire form of a decoded event; ``decode_message`` gives back an equal event."""
-    return json.dumps(
-        {"message_type": event.event_type, "data": event.data, "timestamp": event.timestamp},
-        ensure_ascii=False, separators=(",", ":"),
-    ).encode("utf-8")
 
 
 def _droppable(item: Item) -> bool:
@@ -105,7 +74,8 @@ def _droppable(item: Item) -> bool:
     return item.event_type in DROPPABLE_TYPES
 
 
-_WHOLE_BATCH_POLICIES = frozenset({"error", "drop_oldest", "drop_newest"})
+_WHOLE_BATCH_POLICIES = frozenset(
+    {OverflowPolicy.ERROR, OverflowPolicy.DROP_OLDEST, OverflowPolicy.DROP_NEWEST})
 """Policies that take a whole batch while the queue is not yet full (see put_batch)."""
 
 
@@ -114,18 +84,18 @@ class MessageQueue:
 
     Args:
         maxsize: messages held in memory at most (>= 1).
-        overflow: ``"spill"``, ``"block"``, ``"drop_oldest"``, ``"drop_newest"`` or
-            ``"error"`` (see the module docstring).
+        overflow: an :class:`~riptide_sync._config.OverflowPolicy` or its value (see the
+            module docstring).
         stats: the counters to update (``queue_high_water``, ``dropped``, ``spilled``).
+
+    Raises:
+        ConfigError (a ValueError): a bad ``maxsize`` or ``overflow``, from the same checks
+            as the client's ``queue_size`` and ``overflow``.
     """
 
-    def __init__(self, maxsize: int, overflow: str, stats: StreamStats) -> None:
-        if maxsize < 1:
-            raise ValueError(f"queue_size must be at least 1, got {maxsize}")
-        if overflow not in ("spill", "block", "drop_oldest", "drop_newest", "error"):
-            raise ValueError(f"unknown overflow policy {overflow!r}")
-        self.maxsize = maxsize
-        self.overflow = overflow
+    def __init__(self, maxsize: int, overflow: OverflowPolicy | str, stats: StreamStats) -> None:
+        self.maxsize = check_count("queue_size", maxsize, error=ConfigError)
+        self.overflow = OverflowPolicy.coerce(overflow)
         self.stats = stats
         self._mem: collections.deque[Item] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
@@ -137,20 +107,13 @@ class MessageQueue:
         """The producer will put nothing more."""
         self._terminal: BaseException | None = None
         """Raised by get() once the queued messages are consumed (None: normal end)."""
-        self._locked_get = overflow in ("drop_oldest", "drop_newest")
+        self._locked_get = self.overflow.drops
         """The producer removes messages too: get() must hold the lock (module docstring)."""
-        self._spill_fd: int | None = None
-        self.spill_path: str | None = None
-        """The name the spill file had when it was created (already unlinked: for logs),
-        or None before the first spill and after close()."""
-        self._spill_count = 0
-        """Records in the spill file not read yet."""
+        self._spill = SpillFile()
         self.listener: Optional[Callable[[], None]] = None
         """Called (reader thread, or the closing one) after messages were queued, the
         producer finished or the queue closed: a consumer watching several queues at once
         waits for it instead of in get()."""
-        self._spill_read = 0
-        self._spill_write = 0
         _fork.register(self)
 
     def _after_fork_in_child(self) -> None:
@@ -160,8 +123,7 @@ class MessageQueue:
         self._cond = threading.Condition(threading.Lock())
         self._closed = True
         self._mem.clear()
-        self._spill_count = 0
-        fd, self._spill_fd, self.spill_path = self._spill_fd, None, None
+        fd = self._spill.detach()
         if fd is not None:
             os.close(fd)
 
@@ -183,7 +145,7 @@ class MessageQueue:
             if self._closed or self._finished:
                 return False
             mem = self._mem
-            if not self._spill_count and (
+            if not self._spill.count and (
                 len(mem) + len(items) <= self.maxsize
                 or (len(mem) < self.maxsize and self.overflow in _WHOLE_BATCH_POLICIES)
             ):
@@ -208,14 +170,15 @@ class MessageQueue:
         assert self._cond._is_owned()  # type: ignore[attr-defined]
         mem = self._mem
         policy = self.overflow
-        if policy == "spill":
-            if not self._spill_count:
+        if policy is OverflowPolicy.SPILL:
+            if not self._spill.count:
                 room = self.maxsize - len(mem)
                 mem.extend(items[:room])
                 items = items[room:]
-            self._spill(items)
+            self._spill.append(items)
+            self.stats.spilled += len(items)
             return True
-        if policy == "block":
+        if policy is OverflowPolicy.BLOCK:
             for item in items:
                 while len(mem) >= self.maxsize and not self._closed:
                     self._producer_waiting = True
@@ -227,7 +190,7 @@ class MessageQueue:
                     return False
                 mem.append(item)
             return True
-        if policy == "error":
+        if policy is OverflowPolicy.ERROR:
             room = self.maxsize - len(mem)
             mem.extend(items[:room])
             self._finish_locked(
@@ -240,7 +203,7 @@ class MessageQueue:
         for item in items:
             if len(mem) < self.maxsize:
                 mem.append(item)
-            elif policy == "drop_newest":
+            elif policy is OverflowPolicy.DROP_NEWEST:
                 if _droppable(item):
                     self.stats.dropped += 1
                 else:
@@ -263,32 +226,6 @@ class MessageQueue:
                 return True
         return False
 
-    def _spill(self, items: Sequence[Item]) -> None:
-        if not items:
-            return
-        if self._spill_fd is None:
-            fd, path = tempfile.mkstemp(prefix="riptide-spill-")
-            try:
-                os.unlink(path)  # the descriptor keeps the data; nothing outlives us
-            except BaseException:
-                os.close(fd)
-                raise
-            self._spill_fd, self.spill_path = fd, path
-        parts = []
-        for item in items:
-            # Decoded on the reader thread: store the wire form again (slow path).
-            record = item if isinstance(item, bytes) else _encode_event(item)
-            parts.append(_RECORD.pack(len(record)))
-            parts.append(record)
-        data = b"".join(parts)
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(self._spill_fd, view, self._spill_write)
-            self._spill_write += written
-            view = view[written:]
-        self._spill_count += len(items)
-        self.stats.spilled += len(items)
-
     def wait_consumed(self, timeout: float) -> bool:
         """Wait until the consumer has taken every queued message and waits for more (or
         :meth:`close` was called), at most ``timeout`` s. Reader thread only: before it
@@ -296,7 +233,7 @@ class MessageQueue:
         bad frame (e.g. answer them) goes out before the Close frame. True if it did."""
         deadline = Deadline(timeout)
         with self._cond:
-            while not self._closed and (self._mem or self._spill_count
+            while not self._closed and (self._mem or self._spill.count
                                         or not self._consumer_waiting):
                 left = deadline.remaining()
                 assert left is not None
@@ -352,7 +289,7 @@ class MessageQueue:
                     if self._producer_waiting:
                         self._cond.notify()
                     return item
-                if self._spill_count:
+                if self._spill.count:
                     self._unspill()
                     continue
                 if self._finished:
@@ -380,38 +317,13 @@ class MessageQueue:
     def ready(self) -> bool:
         """True when :meth:`get` returns (or raises) without waiting. Any thread; no lock:
         a stale answer only makes a pump hand over its batch a little early or late."""
-        return bool(self._mem) or bool(self._spill_count) or self._finished or self._closed
+        return bool(self._mem) or bool(self._spill.count) or self._finished or self._closed
 
     def _unspill(self) -> None:
         """Move up to ``maxsize`` records from the spill file to memory. Holds the lock."""
         assert self._cond._is_owned()  # type: ignore[attr-defined]
-        fd = self._spill_fd
-        assert fd is not None
         mem = self._mem
-        count = min(self._spill_count, self.maxsize - len(mem))
-        buf = b""
-        buf_offset = self._spill_read  # file offset of buf[0]
-        i = 0
-        for _ in range(count):
-            if len(buf) - i < 4:
-                buf = buf[i:] + _pread_at_least(fd, 4 - (len(buf) - i), buf_offset + len(buf))
-                buf_offset += i
-                i = 0
-            (size,) = _RECORD.unpack_from(buf, i)
-            end = i + 4 + size
-            if end > len(buf):
-                buf = buf[i:] + _pread_at_least(fd, end - len(buf), buf_offset + len(buf))
-                buf_offset += i
-                end -= i
-                i = 0
-            mem.append(buf[i + 4 : end])
-            i = end
-        self._spill_read = buf_offset + i
-        self._spill_count -= count
-        if not self._spill_count:
-            # Read empty: reuse the file from its start so the disk stays bounded too.
-            os.ftruncate(fd, 0)
-            self._spill_read = self._spill_write = 0
+        self._spill.read_into(mem, self.maxsize - len(mem))
         size = len(mem)
         if size > self.stats.queue_high_water:
             self.stats.queue_high_water = size
@@ -427,9 +339,7 @@ class MessageQueue:
         with self._cond:
             self._closed = True
             self._mem.clear()
-            self._spill_count = 0
-            fd = self._spill_fd
-            self._spill_fd = self.spill_path = None
+            fd = self._spill.detach()
             self._cond.notify_all()
         listener = self.listener
         if listener is not None:
@@ -445,13 +355,19 @@ class MessageQueue:
     @property
     def spilling(self) -> bool:
         """True while a spill file is open (it has no name in the file system)."""
-        return self._spill_fd is not None
+        return self._spill.fd is not None
+
+    @property
+    def spill_path(self) -> str | None:
+        """The name the spill file had when it was created (already unlinked: for logs),
+        or None before the first spill and after close()."""
+        return self._spill.path
+
+    @property
+    def _spill_fd(self) -> int | None:
+        """The spill file's descriptor (tests check it is freed), or None."""
+        return self._spill.fd
 
     def __len__(self) -> int:
         """Messages waiting, in memory and in the spill file."""
-        return len(self._mem) + self._spill_count
-
-    def debug_state(self) -> dict[str, Any]:
-        """Sizes for logs and tests."""
-        return {"memory": len(self._mem), "spilled_unread": self._spill_count,
-                "finished": self._finished, "closed": self._closed}
+        return len(self._mem) + self._spill.count

@@ -124,11 +124,6 @@ class CrawlSession:
         find none: those left may have been delivered meanwhile)."""
         return bool(self._returned) or self._cursor < self.total
 
-    @property
-    def requests_made(self) -> int:
-        """How many requests :meth:`next_request` has planned so far."""
-        return self._requests_made
-
     def is_delivered(self, index: int) -> bool:
         """True when the caller's position ``index`` already has its result."""
         return bool(self._delivered[index])

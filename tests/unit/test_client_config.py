@@ -117,3 +117,105 @@ def test_api_error_str_reads_as_sentence():
     assert "retry after 60 s" in str(RateLimitError("slow", status_code=429, retry_after=60.0))
     text = str(IncompleteStreamError("gave up", missing=[f"u{i}" for i in range(7)]))
     assert "7 URL(s) missing" in text and "and 2 more" in text
+
+
+# --- one validation, one sentinel, OverflowPolicy (issue 15) ------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, bad",
+    [
+        ("queue_size", 0),
+        ("max_message_size", True),
+        ("max_urls_per_request", 2.0),
+        ("parallel", -1),
+        ("overflow", "discard"),
+        ("verify", 3),
+        ("verify", "/nonexistent/ca-bundle.pem"),
+        ("proxy", 8080),
+        ("retry", "yes"),
+    ],
+)
+def test_every_bad_setting_names_itself_in_field(name, bad):
+    """Each ConfigError says which setting is at fault in ``field`` (the ValidationError
+    contract), not only in its text. Failed before for all but the durations and api_key:
+    field was None."""
+    with pytest.raises(ConfigError) as info:
+        RipTideClient("http://127.0.0.1:9", **{name: bad})
+    assert info.value.field == name
+    assert name in str(info.value) and repr(bad) in str(info.value)
+
+
+def test_client_config_validates_when_built_directly():
+    """A ClientConfig is checked and normalized whoever builds it (one validation, not one
+    per caller): the same ConfigError as through RipTideClient."""
+    from riptide_sync._config import ClientConfig, OverflowPolicy
+
+    config = ClientConfig(base_url="http://h:1/api/", timeout=5, overflow="block")
+    assert config.base_url == "http://h:1/api"
+    assert config.timeout == 5.0 and isinstance(config.timeout, float)
+    assert config.overflow is OverflowPolicy.BLOCK
+    for bad in ({"queue_size": 0}, {"timeout": float("nan")}, {"overflow": "lose"},
+                {"base_url": "ftp://h"}, {"user_agent": ""}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            ClientConfig(**{"base_url": "http://h", **bad})
+
+
+def test_overflow_policy_is_one_str_enum_end_to_end():
+    """The strings still work and compare equal; the message lists the enum's values."""
+    from riptide_sync._config import OVERFLOW_POLICIES, OverflowPolicy
+
+    assert OVERFLOW_POLICIES == tuple(policy.value for policy in OverflowPolicy)
+    assert OVERFLOW_POLICIES == ("spill", "block", "drop_oldest", "drop_newest", "error")
+    for value in OVERFLOW_POLICIES:
+        config = RipTideClient("http://127.0.0.1:9", overflow=value).config
+        assert config.overflow == value and config.overflow is OverflowPolicy(value)
+        assert str(config.overflow) == value and f"{config.overflow}" == value
+    assert RipTideClient("http://127.0.0.1:9").config.overflow is OverflowPolicy.SPILL
+    assert RipTideClient("http://127.0.0.1:9",
+                         overflow=OverflowPolicy.ERROR).config.overflow is OverflowPolicy.ERROR
+    assert [p for p in OverflowPolicy if p.drops] == [OverflowPolicy.DROP_OLDEST,
+                                                      OverflowPolicy.DROP_NEWEST]
+    with pytest.raises(ConfigError) as info:
+        RipTideClient("http://127.0.0.1:9", overflow="SPILL")
+    assert str(info.value) == ("overflow must be one of spill, block, drop_oldest, drop_newest, "
+                               "error, got 'SPILL'")
+
+
+def test_per_call_settings_use_the_same_checks_as_validation_errors():
+    """parallel= and checkpoint= per call: the client's wording, as a ValidationError that
+    is not a ConfigError (a bad call, not a bad client)."""
+    client = RipTideClient("http://127.0.0.1:9")
+    for kwargs, name in (({"parallel": 0}, "parallel"), ({"checkpoint": 3}, "checkpoint")):
+        with pytest.raises(ValidationError) as info:
+            client.streaming.crawl_ndjson(["https://a.example/"], **kwargs)
+        assert not isinstance(info.value, ConfigError) and info.value.field == name
+    with pytest.raises(ValidationError, match=r"^parallel must be an int >= 1, got 0$"):
+        client.streaming.crawl_sse(["https://a.example/"], parallel=0)
+    with pytest.raises(ConfigError, match=r"^parallel must be an int >= 1, got 0$"):
+        RipTideClient("http://127.0.0.1:9", parallel=0)
+
+
+def test_unset_is_one_typed_sentinel_that_reads_well():
+    """Not given is UNSET (repr "<default>"); None is a value of its own (no retries)."""
+    from riptide_sync._config import UNSET
+
+    assert repr(UNSET) == "<default>"
+    client = RipTideClient("http://127.0.0.1:9", retry=5)
+    assert client._policy(UNSET) is client.retry
+    assert client._policy(None).max_attempts == 1
+    assert RipTideClient("http://127.0.0.1:9").retry.max_attempts == 4
+
+
+def test_help_shows_no_object_addresses():
+    """help(RipTideClient), help(crawl_websocket) and help(riptide_sync) read well: the
+    defaults showed as retry=<object object at 0x...> and rng=<built-in method random of
+    Random object at 0x...>. Failed before."""
+    import pydoc
+
+    client = RipTideClient("http://127.0.0.1:9")
+    for target in (RipTideClient, client.streaming.crawl_websocket, client.streaming.crawl_sse,
+                   riptide_sync):
+        text = pydoc.render_doc(target)
+        assert "object at 0x" not in text
+    assert "= <default>" in pydoc.render_doc(RipTideClient)

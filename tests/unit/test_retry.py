@@ -140,3 +140,28 @@ def test_retry_policy_validates_fields(kwargs):
     """Nonsense settings are refused when the policy is built."""
     with pytest.raises(ConfigError):
         RetryPolicy(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_attempts": 0}, "max_attempts must be an int >= 1, got 0"),
+        ({"max_attempts": True}, "max_attempts must be an int >= 1, got True"),
+        ({"multiplier": -1}, "multiplier must be a finite number >= 0, got -1"),
+        ({"initial_backoff": -1},
+         "initial_backoff must be a finite number of seconds >= 0, got -1"),
+        ({"total_timeout": 0},
+         "total_timeout must be a finite number of seconds > 0 or None, got 0"),
+    ],
+)
+def test_retry_policy_errors_name_the_field_and_what_was_expected(kwargs, message):
+    """The shared checkers' wording, and the field at fault in ``field``."""
+    with pytest.raises(ConfigError) as info:
+        RetryPolicy(**kwargs)
+    assert str(info.value) == message
+    assert info.value.field == next(iter(kwargs))
+
+
+def test_retry_policy_has_no_enabled_property():
+    """RetryPolicy.enabled was never read (dead code, issue 15): max_attempts > 1 says it."""
+    assert not hasattr(RetryPolicy(), "enabled")

@@ -262,11 +262,52 @@ def test_queue_get_timeout_raises() -> None:
 
 
 def test_queue_rejects_bad_settings() -> None:
-    """A queue size below 1 or an unknown policy is a ValueError."""
+    """A queue size below 1 or an unknown policy is a ValueError: the client's own
+    ConfigError for queue_size and overflow (one check of each setting)."""
+    from riptide_sync.exceptions import ConfigError
+
     with pytest.raises(ValueError):
         MessageQueue(0, "spill", StreamStats())
     with pytest.raises(ValueError):
         MessageQueue(1, "lose_everything", StreamStats())
+    with pytest.raises(ConfigError, match="queue_size must be an int >= 1, got 0"):
+        MessageQueue(0, "spill", StreamStats())
+    with pytest.raises(ConfigError, match="overflow must be one of spill, block"):
+        MessageQueue(1, "lose_everything", StreamStats())
+
+
+def test_queue_takes_the_policy_as_enum_or_string() -> None:
+    """OverflowPolicy members and their values are the same policy."""
+    from riptide_sync._config import OverflowPolicy
+
+    for policy in OverflowPolicy:
+        assert MessageQueue(1, policy, StreamStats()).overflow is policy
+        assert MessageQueue(1, policy.value, StreamStats()).overflow is policy
+
+
+def test_spill_file_reads_back_in_order_within_the_limit() -> None:
+    """SpillFile alone: records of any size come back oldest first, at most ``limit`` at a
+    time; read empty it is truncated; detach() hands over the descriptor and forgets all."""
+    from riptide_sync._ws.spill import SpillFile
+
+    spill = SpillFile()
+    assert spill.fd is None and spill.detach() is None
+    records = [b"x" * ((i * 7919) % 70000) for i in range(40)] + [b""]
+    spill.append(records[:25])
+    spill.append([event(99)])
+    spill.append(records[25:])
+    got: list = []
+    while spill.count:
+        before = len(got)
+        spill.read_into(got, 6)
+        assert len(got) - before <= 6
+    assert got[:25] == records[:25] and got[26:] == records[25:]
+    assert decode_message(got[25]) == event(99)
+    fd = spill.fd
+    assert fd is not None and os.fstat(fd).st_size == 0
+    spill.append(records[:3])
+    assert spill.detach() == fd and spill.fd is None and spill.count == 0
+    os.close(fd)
 
 
 def test_queue_spill_accepts_decoded_events() -> None:
