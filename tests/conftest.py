@@ -4,6 +4,12 @@
 - ``make_server(**config)``: a fresh server with ``ServerConfig(**config)``; pass
   ``faults=Faults(...)`` for fault scenarios. Every server it made is shut down (threads
   joined, connections closed) when the test ends.
+- ``make_peer(script, **options)``: a scripted WebSocket server on loopback
+  (``support.ws_peer.Peer``), stopped when the test ends.
+
+The helpers shared by the suites (time unit, leak checks, loopback servers) are the
+``support`` package next to this file (tests/support/); pytest puts this folder on
+``sys.path`` when it loads this conftest, so every test module can import it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import pytest
 
 if TYPE_CHECKING:  # The server extra is imported only by tests that use these fixtures.
     from riptide_sync.server import RunningServer
+    from support.ws_peer import Peer
 
 
 @pytest.fixture(autouse=True)
@@ -48,3 +55,21 @@ def make_server() -> Iterator[Callable[..., RunningServer]]:
             return stack.enter_context(serve_in_thread(ServerConfig(**config)))
 
         yield start
+
+
+@pytest.fixture
+def make_peer() -> Iterator[Callable[..., Peer]]:
+    """Start scripted WebSocket peers: ``make_peer(script, welcome=False)``; all are stopped
+    (connections aborted, threads joined) when the test ends."""
+    from support.ws_peer import Peer  # websockets (dev extra) only where a peer is used
+
+    peers: list[Peer] = []
+
+    def make(script: Any = None, **options: Any) -> Peer:
+        peer = Peer(script, **options)
+        peers.append(peer)
+        return peer
+
+    yield make
+    for peer in peers:
+        peer.stop()

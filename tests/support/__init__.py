@@ -1,0 +1,21 @@
+"""Helpers shared by the test suites (imported as ``support``: tests/conftest.py puts
+``tests/`` on ``sys.path``, as pytest's default import mode does for every conftest).
+
+- ``support.UNIT`` / ``support.MS``: the time scale of sleeps and deadlines.
+- ``support.leaks``: threads and file descriptors left behind.
+- ``support.loopback``: a listening socket on 127.0.0.1 with its accept thread.
+- ``support.ws_peer``: a scripted WebSocket server (websockets' sans-I/O protocol).
+- ``support.queue_race``: the bounded queue's producer/consumer race, at full speed.
+"""
+
+from __future__ import annotations
+
+import os
+
+UNIT = float(os.environ.get("RIPTIDE_TEST_TIME_UNIT", "1.0"))
+"""Seconds per time unit: scale every sleep and deadline on slow machines
+(``RIPTIDE_TEST_TIME_UNIT=2``). Read once, at import, before the ``clean_environ`` fixture
+removes the RIPTIDE_* variables."""
+
+MS = UNIT / 1000
+"""One millisecond, scaled."""
