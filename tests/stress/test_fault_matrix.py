@@ -21,6 +21,7 @@ import pytest
 from riptide_sync import RetryPolicy, RipTideClient
 from riptide_sync.exceptions import IncompleteStreamError, RipTideError, SlowConsumerError
 from riptide_sync.server import Faults
+from support.leaks import threads_named
 
 pytestmark = pytest.mark.stress
 
@@ -183,7 +184,7 @@ def test_long_chunked_ndjson_parallel_never_stalls(make_server, cpu_hog, tiny_sw
 
         try:
             assert check_run(run_with_deadline(consume, DEADLINE * 2), n) == "complete"
-            assert not [t for t in threading.enumerate() if t.name == "riptide-stream-pump"]
+            assert not threads_named("riptide-stream-pump")
         finally:
             stream.close()
             client.close()
