@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from support import is_scrubbed
 
 if TYPE_CHECKING:  # The server extra is imported only by tests that use these fixtures.
     from riptide_sync.server import RunningServer
@@ -30,8 +31,7 @@ if TYPE_CHECKING:  # The server extra is imported only by tests that use these f
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """Remove proxy settings (requests honours them) and our own RIPTIDE_* variables."""
     for name in list(os.environ):
-        upper = name.upper()
-        if upper.endswith("_PROXY") or upper == "NO_PROXY" or upper.startswith("RIPTIDE_"):
+        if is_scrubbed(name):
             monkeypatch.delenv(name, raising=False)
 
 

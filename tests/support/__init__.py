@@ -2,6 +2,8 @@
 ``tests/`` on ``sys.path``, as pytest's default import mode does for every conftest).
 
 - ``support.UNIT`` / ``support.MS``: the time scale of sleeps and deadlines.
+- ``support.clean_env()``: an environment for a child process without our RIPTIDE_*
+  settings or proxies (``is_scrubbed`` is the rule, also the ``clean_environ`` fixture's).
 - ``support.leaks``: threads and file descriptors left behind.
 - ``support.loopback``: a listening socket on 127.0.0.1 with its accept thread.
 - ``support.ws_peer``: a scripted WebSocket server (websockets' sans-I/O protocol).
@@ -19,3 +21,18 @@ removes the RIPTIDE_* variables."""
 
 MS = UNIT / 1000
 """One millisecond, scaled."""
+
+
+def is_scrubbed(name: str) -> bool:
+    """True for the environment variables a test must not inherit: our own RIPTIDE_*
+    settings and the proxy variables (requests honours them; NO_PROXY included)."""
+    upper = name.upper()
+    return upper.startswith("RIPTIDE_") or upper.endswith("_PROXY")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the scrubbed variables, plus ``extra``: for a
+    child process (``subprocess.run(..., env=clean_env(RIPTIDE_BASE_URL=url))``)."""
+    env = {name: value for name, value in os.environ.items() if not is_scrubbed(name)}
+    env.update(extra)
+    return env
