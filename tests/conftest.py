@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from support import is_scrubbed
+from support import is_scrubbed, made_and_closed
 
 if TYPE_CHECKING:  # The server extra is imported only by tests that use these fixtures.
     from riptide_sync.server import RunningServer
@@ -63,13 +63,4 @@ def make_peer() -> Iterator[Callable[..., Peer]]:
     (connections aborted, threads joined) when the test ends."""
     from support.ws_peer import Peer  # websockets (dev extra) only where a peer is used
 
-    peers: list[Peer] = []
-
-    def make(script: Any = None, **options: Any) -> Peer:
-        peer = Peer(script, **options)
-        peers.append(peer)
-        return peer
-
-    yield make
-    for peer in peers:
-        peer.stop()
+    yield from made_and_closed(Peer, Peer.stop)

@@ -34,7 +34,7 @@ from riptide_sync.exceptions import (
     StreamConnectionError,
     StreamTimeoutError,
 )
-from support import UNIT  # the scale of every wait here (RIPTIDE_TEST_TIME_UNIT on a slow machine)
+from support import UNIT, made_and_closed  # the scale of every wait here (RIPTIDE_TEST_TIME_UNIT on a slow machine)
 from support.loopback import LoopbackServer
 
 WAIT = 5 * UNIT
@@ -109,16 +109,7 @@ class RawServer(LoopbackServer):
 
 @pytest.fixture
 def raw_server() -> Iterator[Callable[[Handler], RawServer]]:
-    servers: list[RawServer] = []
-
-    def start(handler: Handler) -> RawServer:
-        server = RawServer(handler)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
+    servers = yield from made_and_closed(RawServer, RawServer.close)
     for server in servers:
         assert not server.errors, server.errors
 
@@ -150,16 +141,7 @@ class Client:
 
 @pytest.fixture
 def client() -> Iterator[Callable[..., Client]]:
-    clients: list[Client] = []
-
-    def make(base_url: str, **config: object) -> Client:
-        made = Client(base_url, **config)
-        clients.append(made)
-        return made
-
-    yield make
-    for made in clients:
-        made.close()
+    yield from made_and_closed(Client, Client.close)
 
 
 # --- response writing helpers -------------------------------------------------------------

@@ -22,7 +22,7 @@ from riptide_sync.exceptions import (
     StreamConnectionError,
 )
 from riptide_sync.server import Faults
-from support import UNIT
+from support import UNIT, receive_until_summary
 from support.leaks import still_there, threads_named
 
 
@@ -36,12 +36,7 @@ def make_transport(server, **kw) -> WebSocketTransport:
 
 
 def drain(source, timeout: float = 10 * UNIT) -> list:
-    events = []
-    while True:
-        event = source.receive(timeout)
-        events.append(event)
-        if event.event_type == "summary":
-            return events
+    return receive_until_summary(source, timeout)
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,8 @@
 ``tests/`` on ``sys.path``, as pytest's default import mode does for every conftest).
 
 - ``support.UNIT`` / ``support.MS``: the time scale of sleeps and deadlines.
+- ``support.receive_until_summary(source, timeout)``: drain a transport's event source.
+- ``support.made_and_closed(make, close)``: the body of a "make several, close all" fixture.
 - ``support.clean_env()``: an environment for a child process without our RIPTIDE_*
   settings or proxies (``is_scrubbed`` is the rule, also the ``clean_environ`` fixture's).
 - ``support.leaks``: threads and file descriptors left behind.
@@ -13,6 +15,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 UNIT = float(os.environ.get("RIPTIDE_TEST_TIME_UNIT", "1.0"))
 """Seconds per time unit: scale every sleep and deadline on slow machines
@@ -36,3 +42,31 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not is_scrubbed(name)}
     env.update(extra)
     return env
+
+
+def receive_until_summary(source: Any, timeout: float) -> list[Any]:
+    """Receive events from an ``EventSource`` (``receive(timeout)``, seconds each) until a
+    summary; return them all, the summary last."""
+    events = []
+    while True:
+        event = source.receive(timeout)
+        events.append(event)
+        if event.event_type == "summary":
+            return events
+
+
+def made_and_closed(make: Callable[..., T], close: Callable[[T], None]) -> Generator[Callable[..., T], None, list[T]]:
+    """A factory fixture's body: ``yield from made_and_closed(Peer, Peer.stop)`` gives the
+    test ``make``, keeps what it made, closes each in order when the test ends, and returns
+    them (``made = yield from ...``) for checks after the close."""
+    made: list[T] = []
+
+    def start(*args: Any, **kwargs: Any) -> T:
+        thing = make(*args, **kwargs)
+        made.append(thing)
+        return thing
+
+    yield start
+    for thing in made:
+        close(thing)
+    return made

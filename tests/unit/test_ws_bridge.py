@@ -32,7 +32,7 @@ from riptide_sync.exceptions import (
     StreamTimeoutError,
 )
 
-from support import MS, UNIT
+from support import MS, UNIT, made_and_closed, receive_until_summary
 from support.leaks import open_fd_count, threads_named
 from support.ws_peer import Peer, PeerConnection, Script, result, wire
 
@@ -44,18 +44,14 @@ def config(**kw: Any) -> ClientConfig:
     return ClientConfig(**kw)
 
 
+def _transport(peer: Peer, **kw: Any) -> WebSocketTransport:
+    return WebSocketTransport(config(**kw), StreamStats(), url=peer.url)
+
+
 @pytest.fixture
 def open_transport():
-    transports: list[WebSocketTransport] = []
-
-    def make(peer: Peer, **kw: Any) -> WebSocketTransport:
-        transport = WebSocketTransport(config(**kw), StreamStats(), url=peer.url)
-        transports.append(transport)
-        return transport
-
-    yield make
-    for transport in transports:
-        transport.close()
+    """``open_transport(peer, **config)``: a transport to the peer, closed at the end."""
+    yield from made_and_closed(_transport, WebSocketTransport.close)
 
 
 def bridge_threads() -> list[threading.Thread]:
@@ -64,12 +60,7 @@ def bridge_threads() -> list[threading.Thread]:
 
 def drain(source: Any, timeout: float = 5 * UNIT) -> list[Any]:
     """Receive events until a summary; return them all."""
-    events = []
-    while True:
-        event = source.receive(timeout)
-        events.append(event)
-        if event.event_type == "summary":
-            return events
+    return receive_until_summary(source, timeout)
 
 
 # --- tests ------------------------------------------------------------------------------
