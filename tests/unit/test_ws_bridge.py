@@ -243,17 +243,23 @@ _PAD = 4000
 _PER_READ = (256 * 1024) // _PAD + 1
 
 
-def test_overflow_drop_newest_counts_and_keeps_summary(make_peer, open_transport) -> None:
-    """drop_newest discards surplus results, counts them, and never drops the summary."""
-    n = 500
+def _flood_then_drain(make_peer, open_transport, n: int, overflow: str) -> tuple[WebSocketTransport, list[Any]]:
+    """``n`` padded results into a queue of 20 under ``overflow``: wait (up to 5 units)
+    until the reader has read them all, then drain what the queue kept."""
     peer = make_peer(_flood(n, pad=_PAD))
-    transport = open_transport(peer, queue_size=20, overflow="drop_newest")
+    transport = open_transport(peer, queue_size=20, overflow=overflow)
     source = transport.open_crawl(["https://a.example/"], None)
     source.receive(5 * UNIT)
     deadline = time.monotonic() + 5 * UNIT
     while transport.stats.messages < n + 3 and time.monotonic() < deadline:
         time.sleep(10 * MS)
-    events = drain(source)
+    return transport, drain(source)
+
+
+def test_overflow_drop_newest_counts_and_keeps_summary(make_peer, open_transport) -> None:
+    """drop_newest discards surplus results, counts them, and never drops the summary."""
+    n = 500
+    transport, events = _flood_then_drain(make_peer, open_transport, n, "drop_newest")
     results = [e.data["index"] for e in events if e.event_type == "result"]
     assert events[0].event_type == "metadata" and events[-1].event_type == "summary"
     # The first results were kept; the summary, which is never dropped, took the place
@@ -266,14 +272,7 @@ def test_overflow_drop_newest_counts_and_keeps_summary(make_peer, open_transport
 def test_overflow_drop_oldest_counts_and_keeps_protocol_messages(make_peer, open_transport) -> None:
     """drop_oldest keeps the newest results and never drops metadata or summary."""
     n = 500
-    peer = make_peer(_flood(n, pad=_PAD))
-    transport = open_transport(peer, queue_size=20, overflow="drop_oldest")
-    source = transport.open_crawl(["https://a.example/"], None)
-    source.receive(5 * UNIT)
-    deadline = time.monotonic() + 5 * UNIT
-    while transport.stats.messages < n + 3 and time.monotonic() < deadline:
-        time.sleep(10 * MS)
-    events = drain(source)
+    transport, events = _flood_then_drain(make_peer, open_transport, n, "drop_oldest")
     results = [e.data["index"] for e in events if e.event_type == "result"]
     assert events[0].event_type == "metadata" and events[-1].event_type == "summary"
     assert results[-1] == n - 1  # the newest survived
