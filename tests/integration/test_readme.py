@@ -21,6 +21,7 @@ inline code in the prose) are parsed by the CLI's own parser.
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 import subprocess
@@ -28,6 +29,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import clean_env
@@ -83,7 +85,7 @@ def _run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def readme_server() -> Iterator[object]:
+def readme_server() -> Iterator[Any]:
     """The server the fragments talk to: a fresh one (they write its cache)."""
     from riptide_sync.server import ServerConfig, serve_in_thread
 
@@ -91,7 +93,7 @@ def readme_server() -> Iterator[object]:
         yield running
 
 
-def _fragment_preamble(names: list[str], server: object) -> tuple[str, str]:
+def _fragment_preamble(names: list[str], server: Any) -> tuple[str, str]:
     """The code that defines ``names`` before a fragment, and what closes them after it."""
     import riptide_sync
 
@@ -109,10 +111,10 @@ def _fragment_preamble(names: list[str], server: object) -> tuple[str, str]:
     return "\n".join(lines) + "\n", "\n".join(after) + "\n"
 
 
-FRAGMENT_NAMES: dict[str, tuple[Callable[[object], str], str | None]] = {
+FRAGMENT_NAMES: dict[str, tuple[Callable[[Any], str], str | None]] = {
     # name: (its definition, given the test's server; what closes it after the block)
     "client": (lambda server: "client = riptide_sync.RipTideClient()  # $RIPTIDE_BASE_URL", "client.close()"),
-    "urls": (lambda server: f"urls = {server.article_urls()[:5]!r}", None),  # type: ignore[attr-defined]
+    "urls": (lambda server: f"urls = {server.article_urls()[:5]!r}", None),
     "enough": (lambda server: "def enough(event):\n    return event.event_type == 'result'", None),
 }
 """The names the guide's fragments take from their context, and how the test defines them."""
@@ -153,7 +155,7 @@ def test_python_block_runs(block: Block, request: pytest.FixtureRequest) -> None
         names = [name.strip() for name in block.marker[1].split(",") if name.strip()]
         before, after = _fragment_preamble(names, server)
         code = before + block.code + after
-        env = clean_env(RIPTIDE_BASE_URL=server.base_url)  # type: ignore[attr-defined]
+        env = clean_env(RIPTIDE_BASE_URL=server.base_url)
     proc = _run(code, env)
     assert proc.returncode == 0, f"{block.id} failed:\n{proc.stderr}"
     assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
@@ -186,9 +188,9 @@ def _command_lines() -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[
     return in_blocks, inline
 
 
-def _parse(parser: object, where: str, argv: list[str]) -> object:
+def _parse(parser: argparse.ArgumentParser, where: str, argv: list[str]) -> argparse.Namespace:
     try:
-        args, extra = parser.parse_known_args(argv)  # type: ignore[attr-defined]
+        args, extra = parser.parse_known_args(argv)
     except SystemExit as exc:  # argparse's error exit
         raise AssertionError(f"{where}: riptide-sync {shlex.join(argv)} does not parse") from exc
     assert not extra, (where, argv)
