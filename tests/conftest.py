@@ -4,6 +4,12 @@
 - ``make_server(**config)``: a fresh server with ``ServerConfig(**config)``; pass
   ``faults=Faults(...)`` for fault scenarios. Every server it made is shut down (threads
   joined, connections closed) when the test ends.
+- ``make_peer(script, **options)``: a scripted WebSocket server on loopback
+  (``support.ws_peer.Peer``), stopped when the test ends.
+
+The helpers shared by the suites (time unit, leak checks, loopback servers) are the
+``support`` package next to this file (tests/support/); pytest puts this folder on
+``sys.path`` when it loads this conftest, so every test module can import it.
 """
 
 from __future__ import annotations
@@ -14,17 +20,18 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from support import is_scrubbed, made_and_closed
 
 if TYPE_CHECKING:  # The server extra is imported only by tests that use these fixtures.
     from riptide_sync.server import RunningServer
+    from support.ws_peer import Peer
 
 
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """Remove proxy settings (requests honours them) and our own RIPTIDE_* variables."""
     for name in list(os.environ):
-        upper = name.upper()
-        if upper.endswith("_PROXY") or upper == "NO_PROXY" or upper.startswith("RIPTIDE_"):
+        if is_scrubbed(name):
             monkeypatch.delenv(name, raising=False)
 
 
@@ -48,3 +55,12 @@ def make_server() -> Iterator[Callable[..., RunningServer]]:
             return stack.enter_context(serve_in_thread(ServerConfig(**config)))
 
         yield start
+
+
+@pytest.fixture
+def make_peer() -> Iterator[Callable[..., Peer]]:
+    """Start scripted WebSocket peers: ``make_peer(script, welcome=False)``; all are stopped
+    (connections aborted, threads joined) when the test ends."""
+    from support.ws_peer import Peer  # websockets (dev extra) only where a peer is used
+
+    yield from made_and_closed(Peer, Peer.stop)

@@ -1,14 +1,17 @@
-"""Every script in examples/ runs to completion against the local server it starts itself."""
+"""Every script in examples/ runs to completion against the local server it starts itself.
+
+(The README's own code blocks and command lines: tests/integration/test_readme.py.)
+"""
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
 import subprocess
 import sys
 
 import pytest
+from support import clean_env
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
@@ -46,13 +49,6 @@ def test_example_runs(name):
     assert "Traceback" not in proc.stderr
 
 
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.upper().startswith("RIPTIDE_") and not k.upper().endswith("_PROXY")}
-    env.update(extra)
-    return env
-
-
 from riptide_sync.server.demo_site import DEMO_ORIGIN  # noqa: E402  (the demo site, on any port)
 
 
@@ -61,7 +57,7 @@ def test_examples_with_base_url_crawl_that_servers_demo_pages(make_server):
     pages of that server (offline), not a page on the internet."""
     srv = make_server()
     proc = subprocess.run([sys.executable, "basic_streaming.py"], cwd=EXAMPLES, capture_output=True,
-                          text=True, timeout=60, env=_clean_env(RIPTIDE_BASE_URL=srv.base_url))
+                          text=True, timeout=60, env=clean_env(RIPTIDE_BASE_URL=srv.base_url))
     assert proc.returncode == 0, proc.stderr
     assert "done: 8 of 8 succeeded" in proc.stdout
     asked = [url for logged in srv.request_log for url in logged.urls]
@@ -69,7 +65,7 @@ def test_examples_with_base_url_crawl_that_servers_demo_pages(make_server):
     chosen = srv.article_urls()[2:4]
     proc = subprocess.run([sys.executable, "basic_streaming.py"], cwd=EXAMPLES, capture_output=True,
                           text=True, timeout=60,
-                          env=_clean_env(RIPTIDE_BASE_URL=srv.base_url, RIPTIDE_EXAMPLE_URLS=",".join(chosen)))
+                          env=clean_env(RIPTIDE_BASE_URL=srv.base_url, RIPTIDE_EXAMPLE_URLS=",".join(chosen)))
     assert "done: 2 of 2 succeeded" in proc.stdout, proc.stderr
 
 
@@ -82,46 +78,6 @@ def test_examples_name_no_internet_url():
         assert not re.search(r"https?://(?!127\.0\.0\.1|localhost|[\w.-]+\.test[/:])", text), path.name
 
 
-def test_readme_quick_start_runs_offline():
-    """The README's Quick start snippet runs as written, against the bundled server only."""
-    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Quick start", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    assert "example.com" not in section.split("## ", 1)[0]
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          env=_clean_env(), cwd=EXAMPLES.parent)
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
-    assert lines[-1] == "5 of 5 succeeded"
-    assert sum(" 200 True" in line and "demo.riptide.test" in line for line in lines) == 5
-
-
-def test_readme_documents_every_public_knob():
-    """Each parameter of the client, the stream calls, RetryPolicy, ServerConfig and Faults
-    is named in the README, as is every logger the library uses."""
-    import dataclasses
-    import inspect
-
-    from riptide_sync import RetryPolicy, RipTideClient
-    from riptide_sync.server import Faults, ServerConfig
-
-    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
-    client = RipTideClient()
-    calls = [RipTideClient.__init__, client.crawl, client.streaming.crawl_websocket,
-             client.streaming.crawl_ndjson, client.streaming.crawl_sse,
-             client.streaming.ping_websocket, client.streaming.get_websocket_status]
-    names = {name for call in calls for name in inspect.signature(call).parameters} - {"self", "urls"}
-    names |= {f.name for cls in (RetryPolicy, ServerConfig, Faults) for f in dataclasses.fields(cls)}
-    missing = sorted(name for name in names if f"`{name}" not in readme and f"{name}=" not in readme)
-    assert missing == []
-    root = EXAMPLES.parent / "riptide_sync"
-    loggers = {m for path in root.rglob("*.py")
-               for m in re.findall(r'getLogger\("(riptide_sync[^"]*)"\)', path.read_text(encoding="utf-8"))}
-    assert loggers and all(f"`{name}`" in readme for name in loggers), loggers
-    assert "ping_websocket(websocket_url=None)" in readme
-    client.close()
-
-
 def test_package_docstring_first_steps_run_offline():
     """The first-steps snippet of help(riptide_sync) runs as written, offline."""
     import textwrap
@@ -131,32 +87,7 @@ def test_package_docstring_first_steps_run_offline():
     doc = riptide_sync.__doc__ or ""
     code = textwrap.dedent(doc.split("::\n\n", 1)[1].split("\nAgainst a server", 1)[0])
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, env=_clean_env())
+                          timeout=60, env=clean_env())
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 5 and all(line.endswith(" True") and "demo.riptide.test" in line for line in lines)
-
-
-def test_readme_command_lines_parse():
-    """Every riptide-sync command line in the README's shell blocks is accepted by the
-    parser as written (options and subcommands cannot drift from the docs)."""
-    import shlex
-
-    from riptide_sync.cli import build_parser
-
-    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
-    blocks = [block.split("```", 1)[0] for block in readme.split("```bash\n")[1:]]
-    commands = []
-    for line in "\n".join(blocks).splitlines():
-        for part in line.split("#", 1)[0].replace("&&", ";").split(";"):
-            words = shlex.split(part)
-            words = [w for w in words if w != "&"]
-            if ">" in words:
-                words = words[: words.index(">")]
-            if words and words[0].endswith("riptide-sync") and words[1:] not in (["-V"], ["--version"]):
-                commands.append(words[1:])
-    assert len(commands) >= 10
-    parser = build_parser()
-    for argv in commands:
-        args, extra = parser.parse_known_args(argv)
-        assert not extra and getattr(args, "func", None), argv

@@ -34,9 +34,9 @@ from riptide_sync.exceptions import (
     StreamConnectionError,
     StreamTimeoutError,
 )
+from support import UNIT, made_and_closed  # the scale of every wait here (RIPTIDE_TEST_TIME_UNIT on a slow machine)
+from support.loopback import LoopbackServer
 
-UNIT = 1.0
-"""Scale of every wait in this module (raise it on a slow CI machine)."""
 WAIT = 5 * UNIT
 """The longest any step may take before a test fails instead of hanging."""
 
@@ -77,60 +77,39 @@ def _read_request(conn: socket.socket) -> Request | None:
     return Request(lines[0], headers, body)
 
 
-class RawServer:
+class RawServer(LoopbackServer):
     """Accepts connections on 127.0.0.1 and runs ``handler(conn, request)`` for each request,
     one connection at a time; the connection is closed after the handler returns."""
 
     def __init__(self, handler: Handler) -> None:
+        super().__init__(name="raw-server")
         self.handler = handler
         self.requests: list[Request] = []
         self.errors: list[BaseException] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.05)
-        self.port = self._listener.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="raw-server", daemon=True)
-        self._thread.start()
+        self.start()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def accepted(self, conn: socket.socket) -> None:  # on the accept thread: one at a time
+        with conn:
+            conn.settimeout(WAIT)
             try:
-                conn, _ = self._listener.accept()
-            except (socket.timeout, OSError):
-                continue
-            with conn:
-                conn.settimeout(WAIT)
-                try:
-                    request = _read_request(conn)
-                    if request is None:
-                        continue
-                    self.requests.append(request)
-                    self.handler(conn, request)
-                except OSError:
-                    pass  # the client went away: expected in close/reset tests
-                except BaseException as exc:  # pragma: no cover - reported by the test
-                    self.errors.append(exc)
+                request = _read_request(conn)
+                if request is None:
+                    return
+                self.requests.append(request)
+                self.handler(conn, request)
+            except OSError:
+                pass  # the client went away: expected in close/reset tests
+            except BaseException as exc:  # pragma: no cover - reported by the test
+                self.errors.append(exc)
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(WAIT)
-        self._listener.close()
-        assert not self._thread.is_alive()
+        self.stop_accepting(WAIT)
+        assert not self.accept_thread.is_alive()
 
 
 @pytest.fixture
 def raw_server() -> Iterator[Callable[[Handler], RawServer]]:
-    servers: list[RawServer] = []
-
-    def start(handler: Handler) -> RawServer:
-        server = RawServer(handler)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
+    servers = yield from made_and_closed(RawServer, RawServer.close)
     for server in servers:
         assert not server.errors, server.errors
 
@@ -162,16 +141,7 @@ class Client:
 
 @pytest.fixture
 def client() -> Iterator[Callable[..., Client]]:
-    clients: list[Client] = []
-
-    def make(base_url: str, **config: object) -> Client:
-        made = Client(base_url, **config)
-        clients.append(made)
-        return made
-
-    yield make
-    for made in clients:
-        made.close()
+    yield from made_and_closed(Client, Client.close)
 
 
 # --- response writing helpers -------------------------------------------------------------

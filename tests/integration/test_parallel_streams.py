@@ -13,6 +13,7 @@ import time
 import pytest
 
 from riptide_sync import RetryPolicy, RipTideClient
+from support.leaks import still_there, threads_since
 
 pytest.importorskip("aiohttp")
 
@@ -41,10 +42,7 @@ def test_parallel_stream_starts_no_pump_thread(make_server, transport: str) -> N
     reader = "riptide-ws-reader" if transport == "websocket" else "riptide-http-reader"
     assert reader in seen_threads
     assert not any(name.startswith("riptide-stream-pump") for name in seen_threads)
-    deadline = time.monotonic() + 2
-    while set(threading.enumerate()) - before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not set(threading.enumerate()) - before  # close() left no thread behind
+    assert not still_there(lambda: threads_since(before), within=2)  # close() left no thread behind
 
 
 def test_a_frozen_connection_beside_a_busy_one_times_out_and_resumes(make_server) -> None:

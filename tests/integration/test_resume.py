@@ -7,13 +7,13 @@ each request (its request log), and that nothing is left running.
 from __future__ import annotations
 
 import collections
-import threading
 import time
 
 import pytest
 
 from riptide_sync import IncompleteStreamError, RateLimitError, RetryPolicy, RipTideClient
 from riptide_sync.server import Faults
+from support.leaks import still_there, threads_named
 
 TRANSPORTS = {"ws": "crawl_websocket", "ndjson": "crawl_ndjson", "sse": "crawl_sse"}
 SYNTHETIC = 256  # bytes of document text per synthetic result
@@ -27,13 +27,9 @@ def synthetic_urls(count, prefix="page"):
 def no_threads_left_behind():
     """Every test ends with no stream thread still running."""
     yield
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        left = [t for t in threading.enumerate() if t.name.startswith("riptide-ws")]
-        if not left:
-            return
-        time.sleep(0.01)
-    pytest.fail(f"threads left running: {left}")
+    left = still_there(lambda: threads_named(prefix="riptide-ws"), within=1.0)
+    if left:
+        pytest.fail(f"threads left running: {left}")
 
 
 def crawl(server, transport, urls, *, sleeps=None, client_kwargs=None, **kwargs):

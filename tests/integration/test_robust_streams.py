@@ -1,49 +1,31 @@
 """Issue 12 over real sockets: what a demanding user found from outside.
 
-The WebSocket peer is websockets' sans-I/O ServerProtocol (tests/unit/test_ws_bridge.py's
-scripted Peer); the HTTP peers are raw loopback sockets scripted here; the local server is
+The WebSocket peer is websockets' sans-I/O ServerProtocol (the scripted Peer of
+tests/support/ws_peer.py); the HTTP peers are raw loopback sockets scripted here; the local server is
 started with explicit settings for what each test depends on.
 """
 
 from __future__ import annotations
 
-import os
 import socket
-import sys
 import threading
 import time
 
 import pytest
+from websockets.frames import Frame, Opcode
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "unit"))
-from test_ws_bridge import Peer, PeerConnection  # noqa: E402
-
-from websockets.frames import Frame, Opcode  # noqa: E402
-
-from riptide_sync import RipTideClient, RetryPolicy  # noqa: E402
-from riptide_sync.exceptions import (  # noqa: E402
+from riptide_sync import RipTideClient, RetryPolicy
+from riptide_sync.exceptions import (
     IncompleteStreamError,
     ProtocolViolationError,
 )
-from riptide_sync.server import Faults  # noqa: E402
-
-UNIT = float(os.environ.get("RIPTIDE_TEST_TIME_UNIT", "1.0"))
+from riptide_sync.server import Faults
+from support import UNIT
+from support.leaks import threads_named
+from support.loopback import HTTPServerThread, LoopbackServer, QuietHandler, answer_every_post
+from support.ws_peer import PeerConnection, wire
 
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05, jitter=0.0)
-
-
-@pytest.fixture
-def make_peer():
-    peers: list[Peer] = []
-
-    def make(script=None, **kw):
-        peer = Peer(script, **kw)
-        peers.append(peer)
-        return peer
-
-    yield make
-    for peer in peers:
-        peer.stop()
 
 
 def test_protocol_error_in_first_frame_is_protocol_violation_on_one_connection(make_peer):
@@ -103,46 +85,31 @@ def test_every_progress_event_carries_completed_and_total(make_server, transport
     client.close()
 
 
-class _ChunkServer:
+class _ChunkServer(HTTPServerThread):
     """POST /crawl on loopback: answers each chunk, but 503 to the 2nd POST (once)."""
 
     def __init__(self):
-        import http.server
         import json as _json
 
         self.posts: list[list[str]] = []
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = _json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.posts.append(body["urls"])
                 if len(outer.posts) == 2:
-                    payload = b'{"error":{"type":"unavailable","message":"busy"}}'
-                    self.send_response(503)
+                    self.reply(503, "application/json", b'{"error":{"type":"unavailable","message":"busy"}}')
                 else:
-                    payload = _json.dumps({
+                    self.reply(200, "application/json", _json.dumps({
                         "total_urls": len(body["urls"]), "successful": len(body["urls"]),
                         "failed": 0, "results": [{"url": u, "status": 200} for u in body["urls"]],
-                    }).encode()
-                    self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                    }).encode())
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
+        self.close()
 
 
 def test_batch_retries_the_failed_chunk_only():
@@ -166,7 +133,6 @@ def test_ping_and_status_on_an_error_reply(make_peer):
     APIError, not returned as if it were a status. Failed before: success True / the
     error's data returned."""
     from riptide_sync.exceptions import APIError
-    from test_ws_bridge import wire
 
     def script(conn: PeerConnection) -> None:
         conn.wait_text()
@@ -217,30 +183,13 @@ def test_connection_refused_says_so_plainly(call):
 def test_foreign_html_404_body_is_capped_to_a_short_excerpt():
     """A non-RipTide server's HTML 404 page: the message shows its title, not the page.
     Failed before: 500 characters of HTML pasted into the message."""
-    import http.server
-
     from riptide_sync.exceptions import NotFoundError
 
     page = ("<!DOCTYPE html><html><head><title>404 Not Found</title><style>body{}</style>"
             "</head><body>" + "<p>nothing here, really</p>" * 200 + "</body></html>").encode()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(404)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        client = RipTideClient(f"http://127.0.0.1:{httpd.server_address[1]}", retry=FAST_RETRY)
+    with answer_every_post(404, "text/html", page) as httpd:
+        client = RipTideClient(httpd.base_url, retry=FAST_RETRY)
         for call in (lambda: client.crawl(["https://a.example/"]),
                      lambda: list(client.streaming.crawl_ndjson(["https://a.example/"]))):
             with pytest.raises(NotFoundError) as info:
@@ -249,56 +198,39 @@ def test_foreign_html_404_body_is_capped_to_a_short_excerpt():
             assert "<" not in str(info.value) and len(str(info.value)) < 200
             assert info.value.body.startswith("<!DOCTYPE html>")  # the body itself is kept
         client.close()
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
-class _SilentHTTP:
+class _SilentHTTP(LoopbackServer):
     """A loopback server that reads a request and then says nothing, or dribbles a status
     line one byte every ``dribble`` seconds."""
 
     def __init__(self, dribble: float | None = None):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
+        super().__init__()
         self.dribble = dribble
-        self.stop = threading.Event()
         self.socks: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.start()
 
-    def _serve(self):
-        self.listener.settimeout(0.05)
-        while not self.stop.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except (socket.timeout, TimeoutError):
-                continue
-            except OSError:
-                return
-            self.socks.append(sock)
-            threading.Thread(target=self._handle, args=(sock,), daemon=True).start()
+    def accepted(self, sock):
+        self.socks.append(sock)
+        super().accepted(sock)
 
-    def _handle(self, sock):
+    def handle(self, sock):
         sock.settimeout(5)
         try:
             sock.recv(65536)
             if self.dribble is not None:
                 for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n" * 20:
-                    if self.stop.wait(self.dribble):
+                    if self.stopping.wait(self.dribble):
                         return
                     sock.sendall(bytes([byte]))
-            self.stop.wait(30)
+            self.stopping.wait(30)
         except OSError:
             pass
         finally:
             sock.close()
 
     def close(self):
-        self.stop.set()
-        self.listener.close()
-        self.thread.join(5)
+        self.stop_accepting(5)
 
 
 @pytest.mark.parametrize("call", ["ndjson", "sse", "batch"])
@@ -334,7 +266,7 @@ def test_close_wakes_a_request_waiting_for_headers_at_once(call):
         assert isinstance(box[0], StreamConnectionError)
     client.close()
     server.close()
-    assert not [t for t in threading.enumerate() if t.name == "riptide-header-deadline"]
+    assert not threads_named("riptide-header-deadline")
 
 
 def test_dribbled_headers_cannot_outlive_timeout():
@@ -415,32 +347,15 @@ def test_a_server_echoing_the_key_it_refused_is_redacted(make_peer):
     """A 401 whose body quotes the API key: neither the message, str(), repr() nor .body
     of the AuthenticationError shows it, on HTTP and on the WebSocket handshake. Failed
     before: the key came back verbatim."""
-    import http.server
     import json as _json
 
     from riptide_sync.exceptions import AuthenticationError
 
     body = _json.dumps({"error": "Unauthorized", "message": f"invalid API key {SECRET}"})
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
     peer = make_peer(reject=(401, body, {"Content-Type": "application/json"}))
-    try:
-        http_client = RipTideClient(f"http://127.0.0.1:{httpd.server_address[1]}",
-                                    api_key=SECRET, retry=None)
+    with answer_every_post(401, "application/json", body.encode()) as httpd:
+        http_client = RipTideClient(httpd.base_url, api_key=SECRET, retry=None)
         ws_client = RipTideClient(f"http://127.0.0.1:{peer.port}", api_key=SECRET, retry=None)
         for call in (lambda: http_client.crawl(["https://a.example/"]),
                      lambda: list(http_client.streaming.crawl_ndjson(["https://a.example/"])),
@@ -453,7 +368,3 @@ def test_a_server_echoing_the_key_it_refused_is_redacted(make_peer):
             assert "***" in exc.message
         http_client.close()
         ws_client.close()
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)

@@ -6,7 +6,6 @@ these are the places where the client had relied on the local server's old lenie
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -15,10 +14,11 @@ pytest.importorskip("aiohttp")  # the local server (server extra)
 
 from riptide_sync import RipTideClient  # noqa: E402
 from riptide_sync.server.demo_site import page_url  # noqa: E402
+from support.leaks import threads_named  # noqa: E402
 
 
 def _ws_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("riptide-ws")]
+    return [t.name for t in threads_named(prefix="riptide-ws")]
 
 
 def test_close_mid_crawl_does_not_wait_for_a_close_echo_section_1_8(make_server):

@@ -22,9 +22,8 @@ from riptide_sync.exceptions import (
     StreamConnectionError,
 )
 from riptide_sync.server import Faults
-
-UNIT = float(os.environ.get("RIPTIDE_TEST_TIME_UNIT", "1.0"))
-"""Seconds per time unit: scale every sleep and deadline on slow machines."""
+from support import UNIT, receive_until_summary
+from support.leaks import still_there, threads_named
 
 
 def synthetic_urls(count: int) -> list[str]:
@@ -37,24 +36,15 @@ def make_transport(server, **kw) -> WebSocketTransport:
 
 
 def drain(source, timeout: float = 10 * UNIT) -> list:
-    events = []
-    while True:
-        event = source.receive(timeout)
-        events.append(event)
-        if event.event_type == "summary":
-            return events
+    return receive_until_summary(source, timeout)
 
 
 @pytest.fixture(autouse=True)
 def no_reader_left_behind():
     """Every test ends with no reader thread still running."""
     yield
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        if not [t for t in threading.enumerate() if t.name == "riptide-ws-reader"]:
-            return
-        time.sleep(0.01)
-    pytest.fail("a riptide-ws-reader thread is still running")
+    if still_there(lambda: threads_named("riptide-ws-reader"), within=1.0):
+        pytest.fail("a riptide-ws-reader thread is still running")
 
 
 def test_ws_crawl_demo_articles_yields_every_result(server) -> None:

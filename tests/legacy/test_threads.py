@@ -18,6 +18,7 @@ import pytest
 
 from riptide_sync import RipTideClient, StreamConnectionError
 from riptide_sync.server.demo_site import page_url
+from support.leaks import still_there, threads_since
 
 THREADS = 8
 URLS_PER_THREAD = 100
@@ -50,10 +51,7 @@ def test_eight_threads_stream_through_one_client_at_once(server_process, caplog,
     client.close()
     assert sum(len(r) for r in results) == THREADS * URLS_PER_THREAD
     assert _pool_full(caplog) == []
-    deadline = time.monotonic() + 5
-    while set(threading.enumerate()) - before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert set(threading.enumerate()) - before == set()
+    assert still_there(lambda: threads_since(before), within=5) == set()
 
 
 def test_a_thread_pool_fans_batch_crawls_out_over_one_client(server_process, caplog):

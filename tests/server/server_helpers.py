@@ -54,12 +54,18 @@ def ws_crawl(ws: websocket.WebSocket, urls: list[str], options: dict[str, Any] |
             return messages
 
 
-def ndjson(srv: Any, urls: list[str], options: dict[str, Any] | None = None, **kwargs: Any) -> requests.Response:
-    """POST to the NDJSON endpoint."""
+def _post_crawl(srv: Any, path: str, urls: list[str], options: dict[str, Any] | None,
+                **kwargs: Any) -> requests.Response:
+    """POST ``{"urls", "options"}`` (options only when given) to ``path``."""
     body: dict[str, Any] = {"urls": urls}
     if options is not None:
         body["options"] = options
-    return requests.post(srv.base_url + "/crawl/stream", json=body, timeout=TIMEOUT, **kwargs)
+    return requests.post(srv.base_url + path, json=body, timeout=TIMEOUT, **kwargs)
+
+
+def ndjson(srv: Any, urls: list[str], options: dict[str, Any] | None = None, **kwargs: Any) -> requests.Response:
+    """POST to the NDJSON endpoint."""
+    return _post_crawl(srv, "/crawl/stream", urls, options, **kwargs)
 
 
 def ndjson_lines(response: requests.Response) -> list[dict[str, Any]]:
@@ -91,10 +97,7 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
 
 def sse(srv: Any, urls: list[str], options: dict[str, Any] | None = None, **kwargs: Any) -> requests.Response:
     """POST to the SSE endpoint."""
-    body: dict[str, Any] = {"urls": urls}
-    if options is not None:
-        body["options"] = options
-    return requests.post(srv.base_url + "/crawl/sse", json=body, timeout=TIMEOUT, **kwargs)
+    return _post_crawl(srv, "/crawl/sse", urls, options, **kwargs)
 
 
 def raw_http(srv: Any, request: bytes, *, timeout: float = TIMEOUT) -> bytes:

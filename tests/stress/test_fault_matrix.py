@@ -21,6 +21,7 @@ import pytest
 from riptide_sync import RetryPolicy, RipTideClient
 from riptide_sync.exceptions import IncompleteStreamError, RipTideError, SlowConsumerError
 from riptide_sync.server import Faults
+from support.leaks import threads_named
 
 pytestmark = pytest.mark.stress
 
@@ -183,7 +184,7 @@ def test_long_chunked_ndjson_parallel_never_stalls(make_server, cpu_hog, tiny_sw
 
         try:
             assert check_run(run_with_deadline(consume, DEADLINE * 2), n) == "complete"
-            assert not [t for t in threading.enumerate() if t.name == "riptide-stream-pump"]
+            assert not threads_named("riptide-stream-pump")
         finally:
             stream.close()
             client.close()
@@ -193,43 +194,13 @@ def test_long_chunked_ndjson_parallel_never_stalls(make_server, cpu_hog, tiny_sw
 def test_queue_drop_policies_race_free_many_rounds(cpu_hog, tiny_switch_interval, policy):
     """MessageQueue alone, producer and consumer at full speed, a queue of 8, many rounds:
     never "deque mutated during iteration", never a summary evicted, order kept."""
-    import json
-
-    from riptide_sync._stream import StreamStats
-    from riptide_sync._ws.queue import MessageQueue
-    from riptide_sync.exceptions import StreamConnectionError
-    from riptide_sync.protocol.envelope import decode_message
+    from support.queue_race import drop_policy_race, summary_positions
 
     n, every = 50_000, 500
-    sent = [json.dumps({"message_type": "summary" if i % every == every - 1 else "result",
-                        "data": {"i": i}}).encode() for i in range(n)]
     for _ in range(ROUNDS * 2):
-        stats = StreamStats()
-        queue = MessageQueue(8, policy, stats)
-        errors: list = []
-
-        def produce():
-            try:
-                for start in range(0, n, 3):
-                    queue.put_batch(sent[start : start + 3])
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-            finally:
-                queue.finish()
-
-        thread = threading.Thread(target=produce)
-        thread.start()
-        got = []
-        try:
-            while True:
-                got.append(decode_message(queue.get(10)))
-        except StreamConnectionError:
-            pass
-        thread.join(10)
-        queue.close()
-        assert errors == []
-        indices = [e.data["i"] for e in got]
+        race = drop_policy_race(policy, n, every, timeout=10)
+        assert race.errors == []
+        indices = [e.data["i"] for e in race.got]
         assert indices == sorted(indices)
-        assert [e.data["i"] for e in got if e.event_type == "summary"] == list(
-            range(every - 1, n, every))
-        assert len(got) + stats.dropped == n
+        assert [e.data["i"] for e in race.got if e.event_type == "summary"] == summary_positions(n, every)
+        assert len(race.got) + race.dropped == n

@@ -24,6 +24,7 @@ from riptide_sync.exceptions import (
     StreamConnectionError,
     StreamTimeoutError,
 )
+from support.leaks import threads_named
 
 
 def ev(kind, **data):
@@ -552,7 +553,7 @@ class SharedScripts:
 
 
 def pumps_left():
-    return [t for t in threading.enumerate() if t.name == "riptide-stream-pump"]
+    return threads_named("riptide-stream-pump")
 
 
 def test_parallel_chunks_stream_at_once_as_one_logical_stream():

@@ -1,22 +1,19 @@
 """The WebSocket thread bridge against a scripted peer over real loopback sockets.
 
-The peer's protocol side is websockets' sans-I/O ``ServerProtocol`` (an independent
-implementation); each test scripts what it sends and when, on a thread of its own.
+The peer (tests/support/ws_peer.py) is websockets' sans-I/O ``ServerProtocol`` (an
+independent implementation); each test scripts what it sends and when, on a thread of its own.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request
-from websockets.server import ServerProtocol
 
 from riptide_sync._config import ClientConfig
 from riptide_sync._stream import StreamStats
@@ -35,250 +32,9 @@ from riptide_sync.exceptions import (
     StreamTimeoutError,
 )
 
-UNIT = float(os.environ.get("RIPTIDE_TEST_TIME_UNIT", "1.0"))
-"""Seconds per time unit: scale every sleep and deadline on slow machines."""
-MS = UNIT / 1000
-
-
-def wire(message_type: str, **data: Any) -> str:
-    return json.dumps({"message_type": message_type, "data": data,
-                       "timestamp": "2025-11-07T12:00:00+00:00"})
-
-
-WELCOME = wire("welcome", session_id="sess-1", protocol_version="1.0",
-               server_time="2025-11-07T12:00:00+00:00",
-               supported_operations=["crawl", "ping", "status"])
-
-
-def result(i: int, pad: int = 0) -> str:
-    return wire("result", index=i, progress={"completed": i + 1, "total": 0, "success_rate": 1.0},
-                result={"url": f"https://example.org/{i}", "status": 200, "pad": "p" * pad})
-
-
-class PeerConnection:
-    """The server end of one accepted connection."""
-
-    def __init__(self, sock: socket.socket, peer: Peer) -> None:
-        self.sock = sock
-        self.peer = peer
-        self.proto = ServerProtocol(max_size=None)
-        self.texts: list[Any] = []
-        self.pongs: list[bytes] = []
-        self.pings: list[bytes] = []
-        self.headers: dict[str, str] = {}
-        self.eof = False
-        self.auto_pong = True
-
-    # handshake -------------------------------------------------------------------------
-    def handshake(self) -> Request | None:
-        self.sock.settimeout(5 * UNIT)
-        while True:
-            data = self.sock.recv(65536)
-            if not data:
-                return None
-            self.proto.receive_data(data)
-            for event in self.proto.events_received():
-                if isinstance(event, Request):
-                    self.headers = {k.lower(): v for k, v in event.headers.raw_items()}
-                    return event
-
-    def accept(self, request: Request) -> None:
-        self.proto.send_response(self.proto.accept(request))
-        self.flush()
-
-    def reject(self, status: int, body: str, headers: dict[str, str]) -> None:
-        response = self.proto.reject(status, body)
-        for key, value in headers.items():
-            response.headers[key] = value
-        self.proto.send_response(response)
-        self.flush()
-
-    # output ----------------------------------------------------------------------------
-    def flush(self) -> None:
-        self.sock.settimeout(10 * UNIT)  # pump() leaves a short timeout behind
-        for chunk in self.proto.data_to_send():
-            if chunk:
-                self.sock.sendall(chunk)
-            else:
-                try:
-                    self.sock.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
-
-    def send(self, text: str) -> None:
-        self.proto.send_text(text.encode())
-        self.flush()
-
-    def send_many(self, texts: list[str]) -> None:
-        for text in texts:
-            self.proto.send_text(text.encode())
-        self.flush()
-
-    def send_raw(self, data: bytes) -> None:
-        self.sock.settimeout(10 * UNIT)
-        self.sock.sendall(data)
-
-    def ping(self, data: bytes) -> None:
-        self.proto.send_ping(data)
-        self.flush()
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        self.proto.send_close(code, reason)
-        self.flush()
-
-    def abort(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    # input -----------------------------------------------------------------------------
-    def pump(self, duration: float) -> None:
-        """Read and process client frames for ``duration`` seconds (or until EOF)."""
-        deadline = time.monotonic() + duration
-        while not self.eof:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(65536)
-            except (socket.timeout, TimeoutError):
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self.eof = True
-                self.proto.receive_eof()
-            else:
-                self.proto.receive_data(data)
-            for event in self.proto.events_received():
-                if event.opcode == Opcode.TEXT:
-                    self.texts.append(json.loads(event.data))
-                elif event.opcode == Opcode.PONG:
-                    self.pongs.append(bytes(event.data))
-                elif event.opcode == Opcode.PING:
-                    self.pings.append(bytes(event.data))
-            if self.auto_pong:
-                self.flush()
-            else:
-                self.proto.data_to_send()  # discard automatic pongs
-
-    def wait_text(self, timeout: float = 5 * UNIT) -> Any:
-        """The next text message from the client (decoded JSON)."""
-        deadline = time.monotonic() + timeout
-        while not self.texts:
-            if self.eof or time.monotonic() > deadline:
-                raise AssertionError("no text from the client")
-            self.pump(min(0.05, timeout))
-        return self.texts.pop(0)
-
-    def freeze(self, duration: float) -> None:
-        """Neither read nor write for ``duration`` s (ends early when the peer stops)."""
-        self.peer._stop.wait(duration)
-
-    def wait_eof(self, timeout: float = 5 * UNIT) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.eof and time.monotonic() < deadline:
-            self.pump(0.05)
-
-
-Script = Callable[[PeerConnection], None]
-
-
-class Peer:
-    """A scripted WebSocket server on 127.0.0.1, one thread per accepted connection."""
-
-    def __init__(self, script: Script | None = None, *, welcome: bool = True,
-                 reject: tuple[int, str, dict[str, str]] | None = None,
-                 no_handshake: bool = False) -> None:
-        self.script = script
-        self.welcome = welcome
-        self.reject = reject
-        self.no_handshake = no_handshake
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.url = f"ws://127.0.0.1:{self.port}/crawl/ws"
-        self.connections: list[PeerConnection] = []
-        self.errors: list[BaseException] = []
-        self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
-        self._accept = threading.Thread(target=self._serve, daemon=True)
-        self._accept.start()
-
-    def _serve(self) -> None:
-        self.listener.settimeout(0.05)
-        while not self._stop.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except (socket.timeout, TimeoutError):
-                continue
-            except OSError:
-                return
-            conn = PeerConnection(sock, self)
-            self.connections.append(conn)
-            thread = threading.Thread(target=self._handle, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _handle(self, conn: PeerConnection) -> None:
-        try:
-            if self.no_handshake:
-                self._stop.wait(10 * UNIT)
-                return
-            request = conn.handshake()
-            if request is None:
-                return
-            if self.reject is not None:
-                conn.reject(*self.reject)
-                return
-            conn.accept(request)
-            if self.welcome:
-                conn.send(WELCOME)
-            if self.script is not None:
-                self.script(conn)
-            conn.wait_eof(2 * UNIT)
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            if not self._stop.is_set():
-                self.errors.append(exc)
-        finally:
-            conn.sock.close()
-
-    @property
-    def conn(self) -> PeerConnection:
-        deadline = time.monotonic() + 5 * UNIT
-        while not self.connections:
-            assert time.monotonic() < deadline, "no connection"
-            time.sleep(MS)
-        return self.connections[0]
-
-    def join_handlers(self) -> None:
-        """Wait for every connection handled so far to be finished and closed."""
-        for thread in list(self._threads):
-            thread.join(5 * UNIT)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.listener.close()
-        for conn in self.connections:
-            conn.abort()
-        self._accept.join(2)
-        for thread in self._threads:
-            thread.join(2)
-
-
-@pytest.fixture
-def make_peer():
-    peers: list[Peer] = []
-
-    def make(script: Script | None = None, **kw: Any) -> Peer:
-        peer = Peer(script, **kw)
-        peers.append(peer)
-        return peer
-
-    yield make
-    for peer in peers:
-        peer.stop()
+from support import MS, UNIT, made_and_closed, receive_until_summary
+from support.leaks import open_fd_count, threads_named
+from support.ws_peer import Peer, PeerConnection, Script, result, wire
 
 
 def config(**kw: Any) -> ClientConfig:
@@ -288,32 +44,23 @@ def config(**kw: Any) -> ClientConfig:
     return ClientConfig(**kw)
 
 
+def _transport(peer: Peer, **kw: Any) -> WebSocketTransport:
+    return WebSocketTransport(config(**kw), StreamStats(), url=peer.url)
+
+
 @pytest.fixture
 def open_transport():
-    transports: list[WebSocketTransport] = []
-
-    def make(peer: Peer, **kw: Any) -> WebSocketTransport:
-        transport = WebSocketTransport(config(**kw), StreamStats(), url=peer.url)
-        transports.append(transport)
-        return transport
-
-    yield make
-    for transport in transports:
-        transport.close()
+    """``open_transport(peer, **config)``: a transport to the peer, closed at the end."""
+    yield from made_and_closed(_transport, WebSocketTransport.close)
 
 
 def bridge_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "riptide-ws-reader"]
+    return threads_named("riptide-ws-reader")
 
 
 def drain(source: Any, timeout: float = 5 * UNIT) -> list[Any]:
     """Receive events until a summary; return them all."""
-    events = []
-    while True:
-        event = source.receive(timeout)
-        events.append(event)
-        if event.event_type == "summary":
-            return events
+    return receive_until_summary(source, timeout)
 
 
 # --- tests ------------------------------------------------------------------------------
@@ -496,17 +243,23 @@ _PAD = 4000
 _PER_READ = (256 * 1024) // _PAD + 1
 
 
-def test_overflow_drop_newest_counts_and_keeps_summary(make_peer, open_transport) -> None:
-    """drop_newest discards surplus results, counts them, and never drops the summary."""
-    n = 500
+def _flood_then_drain(make_peer, open_transport, n: int, overflow: str) -> tuple[WebSocketTransport, list[Any]]:
+    """``n`` padded results into a queue of 20 under ``overflow``: wait (up to 5 units)
+    until the reader has read them all, then drain what the queue kept."""
     peer = make_peer(_flood(n, pad=_PAD))
-    transport = open_transport(peer, queue_size=20, overflow="drop_newest")
+    transport = open_transport(peer, queue_size=20, overflow=overflow)
     source = transport.open_crawl(["https://a.example/"], None)
     source.receive(5 * UNIT)
     deadline = time.monotonic() + 5 * UNIT
     while transport.stats.messages < n + 3 and time.monotonic() < deadline:
         time.sleep(10 * MS)
-    events = drain(source)
+    return transport, drain(source)
+
+
+def test_overflow_drop_newest_counts_and_keeps_summary(make_peer, open_transport) -> None:
+    """drop_newest discards surplus results, counts them, and never drops the summary."""
+    n = 500
+    transport, events = _flood_then_drain(make_peer, open_transport, n, "drop_newest")
     results = [e.data["index"] for e in events if e.event_type == "result"]
     assert events[0].event_type == "metadata" and events[-1].event_type == "summary"
     # The first results were kept; the summary, which is never dropped, took the place
@@ -519,14 +272,7 @@ def test_overflow_drop_newest_counts_and_keeps_summary(make_peer, open_transport
 def test_overflow_drop_oldest_counts_and_keeps_protocol_messages(make_peer, open_transport) -> None:
     """drop_oldest keeps the newest results and never drops metadata or summary."""
     n = 500
-    peer = make_peer(_flood(n, pad=_PAD))
-    transport = open_transport(peer, queue_size=20, overflow="drop_oldest")
-    source = transport.open_crawl(["https://a.example/"], None)
-    source.receive(5 * UNIT)
-    deadline = time.monotonic() + 5 * UNIT
-    while transport.stats.messages < n + 3 and time.monotonic() < deadline:
-        time.sleep(10 * MS)
-    events = drain(source)
+    transport, events = _flood_then_drain(make_peer, open_transport, n, "drop_oldest")
     results = [e.data["index"] for e in events if e.event_type == "result"]
     assert events[0].event_type == "metadata" and events[-1].event_type == "summary"
     assert results[-1] == n - 1  # the newest survived
@@ -690,10 +436,6 @@ def test_close_with_frozen_peer_returns_within_one_second(make_peer, open_transp
         transport.open_crawl(["https://a.example/"], None)
 
 
-def _fd_count() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 def test_open_close_cycles_leak_nothing(make_peer) -> None:
     """100 open/close cycles leave no reader thread and no file descriptor behind."""
     peer = make_peer()
@@ -703,14 +445,14 @@ def test_open_close_cycles_leak_nothing(make_peer) -> None:
         t.open_crawl(["https://a.example/"], None).receive(5 * UNIT)
         t.close()
     peer.join_handlers()  # the peer lives in this process: its sockets count too
-    fds = _fd_count()
+    fds = open_fd_count()
     for _ in range(100):
         transport = WebSocketTransport(cfg, StreamStats(), url=peer.url)
         assert transport.open_crawl(["https://a.example/"], None).receive(5 * UNIT).event_type == "welcome"
         transport.close()
     assert bridge_threads() == []
     peer.join_handlers()
-    assert _fd_count() <= fds
+    assert open_fd_count() <= fds
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ from riptide_sync._ws.queue import MessageQueue
 from riptide_sync.exceptions import SlowConsumerError, StreamConnectionError, StreamTimeoutError
 from riptide_sync.models import StreamingResult
 from riptide_sync.protocol.envelope import decode_message
-
-UNIT = float(os.environ.get("RIPTIDE_TEST_TIME_UNIT", "1.0"))
+from support import UNIT
+from support.queue_race import drop_policy_race, summary_positions
 
 
 def raw(i: int, kind: str = "result", pad: int = 0) -> bytes:
@@ -112,42 +112,19 @@ def test_queue_drop_policies_race_free_under_tiny_switch_interval(policy: str) -
     every message either delivered or counted as dropped. Failed before: get() popped
     without the lock while the producer deleted by position (3 of 10 runs raised)."""
     n, every = 100_000, 1000
-    stats = StreamStats()
-    queue = MessageQueue(8, policy, stats)
-    sent = []
-    for i in range(n):  # raw payloads: the producer decodes them while it scans (slower)
-        kind = "summary" if i % every == every - 1 else "result"
-        sent.append(json.dumps({"message_type": kind, "data": {"i": i}}).encode())
-    errors: list[BaseException] = []
-
-    def produce() -> None:
-        try:
-            for start in range(0, n, 3):
-                queue.put_batch(sent[start : start + 3])
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            queue.finish()
-
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)
     try:
-        thread = threading.Thread(target=produce)
-        thread.start()
-        got = []
-        with pytest.raises(StreamConnectionError, match="ended"):
-            while True:
-                got.append(decode_message(queue.get(10 * UNIT)))
-        thread.join(10)
+        race = drop_policy_race(policy, n, every, timeout=10 * UNIT)
     finally:
         sys.setswitchinterval(old)
-        queue.close()
-    assert errors == []
-    indices = [e.data["i"] for e in got]
+    assert race.end is not None and "ended" in str(race.end), race.end
+    assert race.errors == []
+    indices = [e.data["i"] for e in race.got]
     assert indices == sorted(indices) and len(set(indices)) == len(indices)
-    summaries = [e.data["i"] for e in got if e.event_type == "summary"]
-    assert summaries == [i for i in range(n) if i % every == every - 1]
-    assert len(got) + stats.dropped == n
+    summaries = [e.data["i"] for e in race.got if e.event_type == "summary"]
+    assert summaries == summary_positions(n, every)
+    assert len(race.got) + race.dropped == n
 
 
 def test_queue_drop_newest_never_drops_protocol_messages() -> None:

@@ -17,9 +17,12 @@ from riptide_sync._stream import StreamStats
 from riptide_sync._ws.connection import Connection
 from riptide_sync.exceptions import ProtocolViolationError, StreamConnectionError
 from riptide_sync.retry import is_retryable
-from test_ws_bridge import UNIT, PeerConnection, config, make_peer, open_transport, result, wire
+from test_ws_bridge import config, open_transport
 
-__all__ = ["make_peer", "open_transport"]  # fixtures, re-used from the bridge's tests
+from support import UNIT
+from support.ws_peer import PeerConnection, result, wire
+
+__all__ = ["open_transport"]  # a fixture, re-used from the bridge's tests (make_peer: conftest)
 
 
 def raw(opcode: Opcode, data: bytes, fin: bool = True) -> bytes:
