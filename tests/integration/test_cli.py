@@ -410,6 +410,46 @@ def test_info_connection_refused_is_one_line(command, capsys):
                            "(is a server running? try 'riptide-sync serve')")
 
 
+@pytest.fixture
+def gateway_down():
+    """A reverse proxy whose upstream is down: every request gets its 502, whose body says
+    "connection refused" (the proxy's own connection), on a port where it does listen."""
+    import http.server
+    import threading
+
+    class BadGateway(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"error": "bad_gateway", "message": "dial tcp 10.0.0.7:8080: connect: connection refused"}'
+            self.send_response(502)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BadGateway)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{proxy.server_address[1]}"
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join()
+
+
+def test_info_gateway_error_saying_refused_is_not_a_refused_connection(gateway_down, capsys):
+    """A 502 whose body says "connection refused" is the proxy answering: the line keeps the
+    status and the proxy's words, not "cannot connect ... is a server running?" (the error
+    kind is told by exception type, not read from its message)."""
+    assert main(["health", "--base-url", gateway_down]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("riptide-sync health: HTTP 502") and "connect: connection refused" in err
+    assert "cannot connect to" not in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("command", ["ping", "status"])
 def test_info_unauthorized_is_one_line(make_server, command, capsys):
     """A 401 on the WebSocket handshake: one line with the --api-key hint, exit 1; the key fixes it."""
