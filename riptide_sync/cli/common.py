@@ -11,7 +11,11 @@ from typing import Callable, Iterator
 
 from ..client import DEFAULT_BASE_URL
 
+TRANSPORT_METHODS = {"ws": "crawl_websocket", "ndjson": "crawl_ndjson", "sse": "crawl_sse"}
+"""``--transport`` -> the ``client.streaming`` method that crawls over it."""
+
 __all__ = [
+    "TRANSPORT_METHODS",
     "add_connection_args",
     "add_verbosity_args",
     "examples_parser",

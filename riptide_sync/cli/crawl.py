@@ -30,10 +30,10 @@ from urllib.parse import urlsplit
 from ..client import DEFAULT_BASE_URL
 from ..exceptions import ValidationError
 from ..models import CacheMode, CrawlOptions
-from .common import add_connection_args, add_verbosity_args, examples_parser
+from .common import TRANSPORT_METHODS, add_connection_args, add_verbosity_args, examples_parser
 from .context import CliContext
 from .crawl_dask import add_dask_arguments, run_dask_crawl
-from .crawl_stream import TRANSPORT_METHODS, run_stream
+from .crawl_stream import run_stream
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from .files import Files, drop_torn_tail, line_count, reconcile, same_file
 from .inputs import collect_urls

@@ -11,7 +11,7 @@ from typing import Any
 from .._checkpoint import Checkpoint
 from ..exceptions import ConfigError, IncompleteStreamError, RipTideError
 from ..models import CrawlOptions, StreamingResult
-from .common import log_to
+from .common import TRANSPORT_METHODS, log_to
 from .context import CliContext
 from .display import make_display
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, error_line, refused
@@ -19,10 +19,7 @@ from .files import Files, line_count
 from .report import finish, missing_lines, on_result, open_sink, reconnects, say_note
 from .tally import Tally
 
-__all__ = ["TRANSPORT_METHODS", "run_stream"]
-
-TRANSPORT_METHODS = {"ws": "crawl_websocket", "ndjson": "crawl_ndjson", "sse": "crawl_sse"}
-"""``--transport`` -> the ``client.streaming`` method that crawls over it."""
+__all__ = ["run_stream"]
 
 
 def run_stream(args: argparse.Namespace, context: CliContext, base_url: str, urls: list[str],

@@ -12,9 +12,8 @@ import argparse
 import textwrap
 
 from ..models import StreamingResult
-from .common import add_verbosity_args
+from .common import TRANSPORT_METHODS, add_verbosity_args
 from .context import CliContext, Console
-from .crawl_stream import TRANSPORT_METHODS
 from .display import make_display
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from .report import on_result
