@@ -316,6 +316,25 @@ def test_crawl_without_rich_prints_plain_lines(server, monkeypatch, capsys):
     assert len(stdout_lines(out)) == 2 and "done: 2 of 2" in err
 
 
+def test_crawl_and_info_write_only_to_the_console_they_are_given(server, capsys):
+    """A command prints through the console of its context: given two buffers, the result
+    lines, the summary and the info commands' reports land there, and nothing on the
+    process's own stdout/stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    context = CliContext(Console(stdout=out, stderr=err, stdin=None))
+    urls = fast_demo_urls(server, 2)
+    assert main(["crawl", "--base-url", server.base_url, "-v", *urls], context) == 0
+    assert main(["health", "--base-url", server.base_url], context) == 0
+    assert main(["ping", "--base-url", closed_port_url()], context) == 1
+    assert capsys.readouterr() == ("", "")
+    lines = stdout_lines(out.getvalue())
+    assert {line.split()[-1] for line in lines[:2]} == set(urls)  # in arrival order
+    assert lines[2].startswith(f"{server.base_url}: healthy")
+    said = err.getvalue()
+    assert "done: 2 of 2 URLs crawled over ws" in said and "stream stats: " in said
+    assert "riptide-sync ping: cannot connect to" in said
+
+
 # --- crawl: choosing the server ---------------------------------------------------------
 
 
