@@ -104,9 +104,9 @@ def add_crawl_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     add_connection_args(parser)
     add_verbosity_args(parser)
     parser.add_argument("--embedded", action="store_true",
-                        help=f"when no server is configured and none answers on {urlsplit(DEFAULT_BASE_URL).netloc}, "
-                             "start the local server in this process without asking "
-                             "(needs the server extra)")
+                        help=f"when no server is configured and none answers on "
+                             f"{urlsplit(DEFAULT_BASE_URL).netloc}, start the local server in this "
+                             f"process without asking (needs the server extra)")
     add_dask_arguments(parser)
     parser.set_defaults(func=run_crawl, parser=parser)
 

@@ -11,6 +11,7 @@ from ..models import CrawlResult
 
 __all__ = ["CAUSE_HIDDEN", "Tally", "failure_reason", "result_line"]
 
+
 @dataclass
 class Tally:
     """How far the crawl got. Success is ``CrawlResult.ok``, the SDK's one definition."""
