@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from ._config import check_duration
 from ._stream import CrawlStream, StreamStats, progress_deadline
-from .exceptions import APIError, ConfigError, ValidationError
+from .exceptions import APIError, ConfigError, RipTideError, ValidationError
 from .models import CrawlOptions, StreamingResult, coerce_options
 from .protocol.urls import validate_base_url, validate_urls
 from .retry import RetryPolicy
@@ -204,9 +204,13 @@ class StreamingAPI:
             "session_id": str | None}``; ``success`` is False (with ``"error"``) when the
             server could not be reached or did not answer within the client's timeout.
         """
-        import time
+        return self._ping(websocket_url)[0]
 
-        from .exceptions import RipTideError
+    def _ping(self, websocket_url: str | None = None) -> tuple[dict[str, Any], RipTideError | None]:
+        """:meth:`ping_websocket`'s reply, and the error behind a failed one (None after a
+        pong): the CLI tells the kinds of failure apart by its type, which the reply's
+        ``"error"`` string cannot carry."""
+        import time
 
         url = _ws_url(websocket_url)
         from ._ws import WebSocketTransport
@@ -217,19 +221,20 @@ class StreamingAPI:
             reply = transport.request("ping", self._client.config.timeout)
             latency_ms = (time.perf_counter() - started) * 1000.0
             if reply.event_type != "pong":  # the server answered with an error
+                error = _reply_error(reply, "ping")
                 return {
                     "success": False,
                     "latency_ms": round(latency_ms, 3),
                     "server_time": None,
                     "session_id": transport.session_id,
-                    "error": str(_reply_error(reply, "ping")),
-                }
+                    "error": str(error),
+                }, error
             return {
                 "success": True,
                 "latency_ms": round(latency_ms, 3),
                 "server_time": reply.data.get("timestamp"),
                 "session_id": reply.data.get("session_id") or transport.session_id,
-            }
+            }, None
         except RipTideError as exc:
             return {
                 "success": False,
@@ -237,7 +242,7 @@ class StreamingAPI:
                 "server_time": None,
                 "session_id": transport.session_id,
                 "error": str(exc),
-            }
+            }, exc
         finally:
             transport.close()
 

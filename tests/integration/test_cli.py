@@ -17,9 +17,10 @@ import pytest
 
 pytest.importorskip("aiohttp")  # the local server (server extra)
 
-from riptide_sync import CrawlResult, _cli_crawl  # noqa: E402
+from riptide_sync import CrawlResult  # noqa: E402
+from riptide_sync.cli import CliContext, Console, main  # noqa: E402
+from riptide_sync.cli.sinks import markdown_file_name  # noqa: E402
 from riptide_sync.server.demo_site import page_url  # noqa: E402
-from riptide_sync.cli import main  # noqa: E402
 from riptide_sync.server import Faults  # noqa: E402
 
 
@@ -104,12 +105,12 @@ def test_crawl_markdown_dir_writes_file_per_successful_page(server, tmp_path, ca
     assert f"{len(good)} ok, {len(bad)} failed" in err
     assert set(articles) <= set(good)
     files = sorted(os.listdir(pages))
-    assert files == sorted(_cli_crawl.markdown_file_name(url) for url in good)
+    assert files == sorted(markdown_file_name(url) for url in good)
     for url in results.keys() - set(good):
         assert f"no markdown for {url}: " in err
     if not results[missing].ok:  # the strict server: a 404 origin page is a failed result
         assert f"no markdown for {missing}: failed (" in err
-    first = (pages / _cli_crawl.markdown_file_name(articles[0])).read_text(encoding="utf-8")
+    first = (pages / markdown_file_name(articles[0])).read_text(encoding="utf-8")
     heading, blank, source = first.splitlines()[:3]
     assert heading.startswith("# ") and len(heading) > 2
     assert source == f"Source: <{articles[0]}>"
@@ -129,21 +130,21 @@ def test_crawl_markdown_dir_rerun_rewrites_same_files_and_says_so(server, tmp_pa
     assert len(os.listdir(pages)) == 2
     assert main([*args, *articles]) == 0
     err = capsys.readouterr().err
-    assert sorted(os.listdir(pages)) == sorted(_cli_crawl.markdown_file_name(u) for u in articles)
+    assert sorted(os.listdir(pages)) == sorted(markdown_file_name(u) for u in articles)
     for url in articles:
-        assert f"overwrote {pages / _cli_crawl.markdown_file_name(url)} (from an earlier run)" in err
+        assert f"overwrote {pages / markdown_file_name(url)} (from an earlier run)" in err
 
 
 def test_markdown_file_name_is_safe_stable_and_unique():
     """File names keep host, port and path as a slug, drop unsafe characters and end in a
     hash of the URL: the same URL gets the same name on every run, two URLs differ."""
     url = "http://127.0.0.1:8080/demo/a b/../x.html?q=<1>"
-    name = _cli_crawl.markdown_file_name(url)
+    name = markdown_file_name(url)
     assert re.fullmatch(r"127-0-0-1-8080-demo-a-b-x-html-q-1-[0-9a-f]{8}\.md", name), name
-    assert name == _cli_crawl.markdown_file_name(url)
-    assert _cli_crawl.markdown_file_name("https://example.com/a?b") != _cli_crawl.markdown_file_name(
+    assert name == markdown_file_name(url)
+    assert markdown_file_name("https://example.com/a?b") != markdown_file_name(
         "https://example.com/a-b")  # same slug, different URLs
-    long = _cli_crawl.markdown_file_name("https://example.com/" + "x" * 500)
+    long = markdown_file_name("https://example.com/" + "x" * 500)
     assert len(long) < 120 and long.endswith(".md")
 
 
@@ -178,11 +179,11 @@ def test_crawl_options_reach_server(make_server, capsys):
 # --- crawl: input -----------------------------------------------------------------------
 
 
-def test_crawl_reads_urls_from_stdin(server, monkeypatch, capsys):
+def test_crawl_reads_urls_from_stdin(server, capsys):
     """-i - reads one URL per line from standard input, skipping blanks and comments."""
     urls = fast_demo_urls(server, 3)
-    monkeypatch.setattr(sys, "stdin", io.StringIO("# my list\n\n" + "\n".join(urls) + "\n"))
-    assert main(["crawl", "--base-url", server.base_url, "-i", "-"]) == 0
+    piped = Console(stdin=io.StringIO("# my list\n\n" + "\n".join(urls) + "\n"))
+    assert main(["crawl", "--base-url", server.base_url, "-i", "-"], CliContext(piped)) == 0
     assert len(stdout_lines(capsys.readouterr().out)) == 3
 
 
@@ -290,15 +291,14 @@ def test_crawl_unauthorized_hints_at_api_key(make_server, capsys):
 # --- crawl: display ---------------------------------------------------------------------
 
 
-def test_crawl_terminal_renders_rich_progress(server, monkeypatch, capsys):
+def test_crawl_terminal_renders_rich_progress(server, capsys):
     """On a terminal, a rich progress bar (completed/total, success rate, rate, ETA) ends with the summary."""
-    from rich.console import Console
+    from rich.console import Console as RichConsole
 
     screen = io.StringIO()
-    monkeypatch.setattr(_cli_crawl, "make_stderr_console",
-                        lambda: Console(file=screen, force_terminal=True, width=120))
+    terminal = CliContext(Console(rich_console=lambda: RichConsole(file=screen, force_terminal=True, width=120)))
     urls = fast_demo_urls(server, 4)
-    assert main(["crawl", "--base-url", server.base_url, *urls]) == 0
+    assert main(["crawl", "--base-url", server.base_url, *urls], terminal) == 0
     shown = screen.getvalue()
     assert "\x1b[" in shown and "crawling" in shown
     assert "4/4" in shown and "100% ok" in shown and "/s" in shown and "ETA" in shown
@@ -316,6 +316,25 @@ def test_crawl_without_rich_prints_plain_lines(server, monkeypatch, capsys):
     assert len(stdout_lines(out)) == 2 and "done: 2 of 2" in err
 
 
+def test_crawl_and_info_write_only_to_the_console_they_are_given(server, capsys):
+    """A command prints through the console of its context: given two buffers, the result
+    lines, the summary and the info commands' reports land there, and nothing on the
+    process's own stdout/stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    context = CliContext(Console(stdout=out, stderr=err, stdin=None))
+    urls = fast_demo_urls(server, 2)
+    assert main(["crawl", "--base-url", server.base_url, "-v", *urls], context) == 0
+    assert main(["health", "--base-url", server.base_url], context) == 0
+    assert main(["ping", "--base-url", closed_port_url()], context) == 1
+    assert capsys.readouterr() == ("", "")
+    lines = stdout_lines(out.getvalue())
+    assert {line.split()[-1] for line in lines[:2]} == set(urls)  # in arrival order
+    assert lines[2].startswith(f"{server.base_url}: healthy")
+    said = err.getvalue()
+    assert "done: 2 of 2 URLs crawled over ws" in said and "stream stats: " in said
+    assert "riptide-sync ping: cannot connect to" in said
+
+
 # --- crawl: choosing the server ---------------------------------------------------------
 
 
@@ -326,41 +345,39 @@ def test_crawl_uses_env_base_url(server, monkeypatch, capsys):
     assert "1 ok" in capsys.readouterr().err
 
 
-def test_crawl_uses_default_server_when_it_answers(server, monkeypatch, capsys):
+def test_crawl_uses_default_server_when_it_answers(server, capsys):
     """No server configured: the default is used when it answers /healthz, nothing embedded."""
-    monkeypatch.setattr(_cli_crawl, "DEFAULT_BASE_URL", server.base_url)
-    assert main(["crawl", "--embedded", fast_demo_urls(server, 1)[0]]) == 0
+    context = CliContext(default_base_url=server.base_url)
+    assert main(["crawl", "--embedded", fast_demo_urls(server, 1)[0]], context) == 0
     err = capsys.readouterr().err
     assert "embedded" not in err and "1 ok" in err
 
 
-def test_crawl_embedded_starts_local_server_when_none_answers(server, monkeypatch, capsys):
+def test_crawl_embedded_starts_local_server_when_none_answers(server, capsys):
     """No server configured and none on the default: --embedded starts one and crawls through it."""
-    monkeypatch.setattr(_cli_crawl, "DEFAULT_BASE_URL", closed_port_url())
+    context = CliContext(default_base_url=closed_port_url())
     urls = fast_demo_urls(server, 2)  # pages of another loopback server: allowed on loopback
-    assert main(["crawl", "--embedded", *urls]) == 0
+    assert main(["crawl", "--embedded", *urls], context) == 0
     err = capsys.readouterr().err
     assert "no RipTide server answers at" in err
     assert "started the embedded local server at http://127.0.0.1:" in err
     assert "2 ok, 0 failed" in err
 
 
-def test_crawl_no_server_without_terminal_explains(monkeypatch, capsys):
+def test_crawl_no_server_without_terminal_explains(capsys):
     """No server anywhere, not interactive and no --embedded: say what to do, exit 1."""
-    monkeypatch.setattr(_cli_crawl, "DEFAULT_BASE_URL", closed_port_url())
-    monkeypatch.setattr(_cli_crawl, "interactive", lambda: False)
-    assert main(["crawl", "https://example.com/"]) == 1
+    context = CliContext(Console(interactive=lambda: False), default_base_url=closed_port_url())
+    assert main(["crawl", "https://example.com/"], context) == 1
     err = capsys.readouterr().err
     assert "--embedded" in err and "riptide-sync serve" in err
 
 
 @pytest.mark.parametrize(("answer", "expected"), [("\n", 0), ("n\n", 1)])
-def test_crawl_prompt_offers_embedded_server(server, monkeypatch, capsys, answer, expected):
+def test_crawl_prompt_offers_embedded_server(server, capsys, answer, expected):
     """At a terminal the user is asked; Enter starts the embedded server, 'n' gives up."""
-    monkeypatch.setattr(_cli_crawl, "DEFAULT_BASE_URL", closed_port_url())
-    monkeypatch.setattr(_cli_crawl, "interactive", lambda: True)
-    monkeypatch.setattr(sys, "stdin", io.StringIO(answer))
-    assert main(["crawl", fast_demo_urls(server, 1)[0]]) == expected
+    keyboard = Console(stdin=io.StringIO(answer), interactive=lambda: True)
+    context = CliContext(keyboard, default_base_url=closed_port_url())
+    assert main(["crawl", fast_demo_urls(server, 1)[0]], context) == expected
     err = capsys.readouterr().err
     assert "Start the embedded local server" in err
     assert ("started the embedded local server" in err) == (expected == 0)
@@ -410,6 +427,46 @@ def test_info_connection_refused_is_one_line(command, capsys):
     assert out == ""
     assert err.strip() == (f"riptide-sync {command}: cannot connect to {base}: connection refused "
                            "(is a server running? try 'riptide-sync serve')")
+
+
+@pytest.fixture
+def gateway_down():
+    """A reverse proxy whose upstream is down: every request gets its 502, whose body says
+    "connection refused" (the proxy's own connection), on a port where it does listen."""
+    import http.server
+    import threading
+
+    class BadGateway(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"error": "bad_gateway", "message": "dial tcp 10.0.0.7:8080: connect: connection refused"}'
+            self.send_response(502)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BadGateway)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{proxy.server_address[1]}"
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join()
+
+
+def test_info_gateway_error_saying_refused_is_not_a_refused_connection(gateway_down, capsys):
+    """A 502 whose body says "connection refused" is the proxy answering: the line keeps the
+    status and the proxy's words, not "cannot connect ... is a server running?" (the error
+    kind is told by exception type, not read from its message)."""
+    assert main(["health", "--base-url", gateway_down]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("riptide-sync health: HTTP 502") and "connect: connection refused" in err
+    assert "cannot connect to" not in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("command", ["ping", "status"])

@@ -338,11 +338,12 @@ def test_cli_process_serve_banner_says_how_to_turn_things_on():
     assert "--api-key KEY" in banner and "--synthetic-size BYTES" in banner
     assert "--fault NAME=VALUE" in banner and "drop_after" in banner
     assert proc.returncode == 0
-    from riptide_sync.cli import _serve_hints, build_parser
+    from riptide_sync.cli import build_parser
+    from riptide_sync.cli.serve import serve_hints
 
     args = build_parser().parse_args(["serve", "--api-key", "s3cret-key", "--synthetic-size", "64",
                                       "--fault", "drop_after=3"])
-    hints = "\n".join(_serve_hints(args, Faults(drop_after=3)))
+    hints = "\n".join(serve_hints(args, Faults(drop_after=3)))
     assert "1 API key(s) required" in hints and "s3cret-key" not in hints
     assert "synthetic, 64-byte documents" in hints and "faults: drop_after=3" in hints
 
@@ -373,19 +374,18 @@ def test_bench_quick_exits_0_on_a_missed_target_and_check_exits_1(monkeypatch, t
     assert run.main([*argv, "--check"]) == 1
 
 
-def test_crawl_resumed_progress_bar_starts_at_the_checkpoint(make_server, monkeypatch, tmp_path):
+def test_crawl_resumed_progress_bar_starts_at_the_checkpoint(make_server, tmp_path):
     """On a terminal, a resumed crawl's bar starts at the count the checkpoint holds."""
-    from rich.console import Console
+    from rich.console import Console as RichConsole
 
-    from riptide_sync import _cli_crawl
+    from riptide_sync.cli import CliContext, Console
 
     srv = make_server()
     urls = srv.article_urls()[:3]
     target = tmp_path / "out.jsonl"
     assert main(["crawl", "--base-url", srv.base_url, "-o", str(target), *urls]) == 0
     screen = io.StringIO()
-    monkeypatch.setattr(_cli_crawl, "make_stderr_console",
-                        lambda: Console(file=screen, force_terminal=True, width=120))
-    assert main(["crawl", "--base-url", srv.base_url, "-o", str(target), "--resume", *urls]) == 0
+    terminal = CliContext(Console(rich_console=lambda: RichConsole(file=screen, force_terminal=True, width=120)))
+    assert main(["crawl", "--base-url", srv.base_url, "-o", str(target), "--resume", *urls], terminal) == 0
     shown = screen.getvalue()
     assert "3/3" in shown and "0/3" not in shown

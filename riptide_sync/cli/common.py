@@ -1,24 +1,25 @@
-"""Helpers shared by the ``riptide-sync`` subcommands: connection options, one-line errors."""
+"""Helpers shared by the ``riptide-sync`` subcommands: the options every command has
+(connection, verbosity), the help layout, and the library's log lines on the console."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
-import sys
 import textwrap
 from typing import Callable, Iterator
 
-from .exceptions import AuthenticationError, RipTideError
+from ..client import DEFAULT_BASE_URL
+
+TRANSPORT_METHODS = {"ws": "crawl_websocket", "ndjson": "crawl_ndjson", "sse": "crawl_sse"}
+"""``--transport`` -> the ``client.streaming`` method that crawls over it."""
 
 __all__ = [
+    "TRANSPORT_METHODS",
     "add_connection_args",
     "add_verbosity_args",
-    "complain",
-    "error_line",
     "examples_parser",
     "log_to",
-    "usage_error",
 ]
 
 
@@ -26,7 +27,7 @@ def add_connection_args(parser: argparse.ArgumentParser) -> None:
     """Add ``--base-url`` and ``--api-key`` (both default to their environment variables)."""
     parser.add_argument(
         "--base-url", metavar="URL", default=None,
-        help="the RipTide server (default: $RIPTIDE_BASE_URL, else http://localhost:8080)")
+        help=f"the RipTide server (default: $RIPTIDE_BASE_URL, else {DEFAULT_BASE_URL})")
     parser.add_argument(
         "--api-key", metavar="KEY", default=None,
         help="sent as X-API-Key (default: $RIPTIDE_API_KEY; none when unset)")
@@ -46,31 +47,6 @@ def examples_parser(
         epilog="examples:\n" + examples.strip("\n"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-
-
-def error_line(exc: BaseException, base_url: str | None = None) -> str:
-    """Say what went wrong in one line, with a hint when one helps."""
-    text = " ".join(str(exc).split())
-    if isinstance(exc, AuthenticationError) or "HTTP 401" in text or "HTTP 403" in text:
-        return f"{text}; pass --api-key or set RIPTIDE_API_KEY"
-    if "Connection refused" in text or "connection refused" in text:
-        where = base_url or "the server"
-        return f"cannot connect to {where}: connection refused (is a server running? try 'riptide-sync serve')"
-    if isinstance(exc, RipTideError):
-        return text
-    return f"{type(exc).__name__}: {text}"
-
-
-def complain(command: str, message: str) -> None:
-    """Print ``riptide-sync COMMAND: message`` on standard error."""
-    print(f"riptide-sync {command}: {message}", file=sys.stderr, flush=True)
-
-
-def usage_error(parser: argparse.ArgumentParser, command: str, message: str) -> int:
-    """Print the subcommand's usage and ``riptide-sync COMMAND: message``; return 2."""
-    parser.print_usage(sys.stderr)
-    complain(command, message)
-    return 2
 
 
 def add_verbosity_args(parser: argparse.ArgumentParser, *, top: bool = False) -> None:

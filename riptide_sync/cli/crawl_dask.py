@@ -19,6 +19,15 @@ import tempfile
 import time
 from typing import Any
 
+from ..exceptions import ConfigError, IncompleteStreamError, RipTideError, ValidationError
+from ..models import CrawlOptions, StreamingResult
+from .context import CliContext
+from .display import Display, make_display
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, error_line
+from .files import Files
+from .report import finish, missing_lines, on_result, open_sink, say_note
+from .tally import Tally
+
 __all__ = ["add_dask_arguments", "run_dask_crawl"]
 
 TRANSPORTS = {"ws": "websocket", "ndjson": "ndjson", "sse": "sse"}
@@ -69,8 +78,8 @@ def default_checkpoint_dir(base_url: str, urls: list[str]) -> str:
     return os.path.join(tempfile.gettempdir(), f"riptide-sync-dask-{digest.hexdigest()[:16]}")
 
 
-def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], options: Any,
-                   files: Any = None) -> int:
+def run_dask_crawl(args: argparse.Namespace, context: CliContext, base_url: str, urls: list[str],
+                   options: CrawlOptions | None, files: Files | None = None) -> int:
     """Run ``crawl --dask``; return the exit code (as ``crawl`` does).
 
     ``files`` (the crawl command's output plan) is accepted for the common signature: the
@@ -78,29 +87,23 @@ def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], opt
     (never appended to) and the partitions' checkpoints under ``--checkpoint-dir`` are what
     a rerun resumes from.
     """
-    import sys
-
-    from . import _cli_crawl as cli
-    from ._cli_common import complain, error_line
-    from .exceptions import ConfigError, IncompleteStreamError, RipTideError, ValidationError
-    from .models import StreamingResult
-
+    console = context.console
     try:
         kind, workers = parse_address(args.dask)
     except ValueError as exc:
-        complain("crawl", str(exc))
-        return cli.EXIT_USAGE
+        console.complain("crawl", str(exc))
+        return EXIT_USAGE
     if args.json:
-        complain("crawl", "--json prints stream events, which a Dask crawl does not have: "
-                          "use --output FILE (JSON lines) instead")
-        return cli.EXIT_USAGE
+        console.complain("crawl", "--json prints stream events, which a Dask crawl does not have: "
+                                  "use --output FILE (JSON lines) instead")
+        return EXIT_USAGE
     try:
         from distributed import Client, LocalCluster, as_completed
 
-        from .dask import crawl_bag
+        from ..dask import crawl_bag
     except ImportError as exc:
-        complain("crawl", f"--dask needs the dask extra: pip install 'riptide-sync[dask]' ({exc})")
-        return cli.EXIT_FAILED
+        console.complain("crawl", f"--dask needs the dask extra: pip install 'riptide-sync[dask]' ({exc})")
+        return EXIT_FAILED
     explicit_dir = args.checkpoint_dir is not None
     checkpoint_dir = args.checkpoint_dir if explicit_dir else default_checkpoint_dir(base_url, urls)
     # Without --api-key, crawl_bag reads $RIPTIDE_API_KEY here (remote workers lack it).
@@ -112,25 +115,21 @@ def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], opt
                         partition_size=args.partition_size, transport=TRANSPORTS[args.transport],
                         client_options=client_options, options=options)
     except (ConfigError, ValidationError) as exc:
-        complain("crawl", str(exc))
-        return cli.EXIT_USAGE
-    sink: Any = None
+        console.complain("crawl", str(exc))
+        return EXIT_USAGE
     try:
-        if args.output:
-            sink = cli.JsonLinesSink(args.output, sys.stdout, urls)
-        elif args.markdown_dir:
-            sink = cli.MarkdownSink(args.markdown_dir)
+        sink = open_sink(args, context, urls)
     except OSError as exc:
-        complain("crawl", f"cannot write the output: {exc}")
-        return cli.EXIT_USAGE
+        console.complain("crawl", f"cannot write the output: {exc}")
+        return EXIT_USAGE
 
     cluster: Any = None
     dask_client: Any = None
-    display: Any = None
-    tally = cli.Tally(total=len(urls))
+    display: Display | None = None
+    tally = Tally(total=len(urls))
     width = len(str(len(urls) - 1))
     failures: list[BaseException] = []
-    outcome = cli.EXIT_OK
+    outcome = EXIT_OK
     note: str | None = None
     try:
         try:
@@ -141,12 +140,12 @@ def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], opt
             else:
                 dask_client = Client(args.dask, timeout=30)
         except (OSError, TimeoutError, ValueError) as exc:
-            complain("crawl", f"cannot reach the Dask scheduler at {args.dask}: {exc}")
-            return cli.EXIT_FAILED
+            console.complain("crawl", f"cannot reach the Dask scheduler at {args.dask}: {exc}")
+            return EXIT_FAILED
         if kind == "remote" and not explicit_dir:
-            complain("crawl", f"checkpoints go to {checkpoint_dir} on each worker; pass "
-                              "--checkpoint-dir on a shared file system to resume across machines")
-        display = cli.make_display(tally, sys.stdout if sink is None else None)
+            console.complain("crawl", f"checkpoints go to {checkpoint_dir} on each worker; pass "
+                                      "--checkpoint-dir on a shared file system to resume across machines")
+        display = make_display(tally, console.stdout if sink is None else None, console)
         tally.started = time.monotonic()  # the rate is the crawl's, not the cluster's start
         futures = dask_client.compute(bag.to_delayed())
         with display:
@@ -157,7 +156,7 @@ def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], opt
                         continue
                     for row in future.result():
                         event = StreamingResult("result", {"index": row["index"], "result": row["result"]})
-                        cli._on_result(event, urls, tally, sink, display, width)
+                        on_result(event, urls, tally, sink, display, width)
             except KeyboardInterrupt:
                 dask_client.cancel(futures)
                 if cluster is not None:
@@ -168,7 +167,7 @@ def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], opt
                     # expected end of our own cluster, not news for the user.
                     logging.getLogger("distributed").setLevel(logging.CRITICAL)
                     _kill_local_workers(dask_client)
-                outcome = cli.EXIT_INTERRUPTED
+                outcome = EXIT_INTERRUPTED
                 # A rerun over a non-empty -o file is refused without --resume (the output
                 # is then written whole again from the bag, checkpointed rows included).
                 again = ("the same command with --resume"
@@ -177,7 +176,7 @@ def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], opt
                 note = (f"interrupted after {tally.completed} of {tally.total} results; run "
                         f"{again} to resume from {checkpoint_dir}")
     except OSError as exc:
-        outcome = cli.EXIT_FAILED
+        outcome = EXIT_FAILED
         note = f"cannot write the output: {exc} (after {tally.completed} of {tally.total} results)"
     finally:
         if sink is not None:
@@ -187,7 +186,7 @@ def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], opt
         if cluster is not None:
             cluster.close()
     if note is None and failures:
-        outcome = cli.EXIT_FAILED
+        outcome = EXIT_FAILED
         missing: list[str] = []
         reasons = []
         for failure in failures:
@@ -195,22 +194,19 @@ def run_dask_crawl(args: argparse.Namespace, base_url: str, urls: list[str], opt
                 missing.extend(failure.missing)
             reasons.append(error_line(failure, base_url) if isinstance(failure, RipTideError)
                            else f"{type(failure).__name__}: {failure}")
-        shown = "\n".join(f"  missing: {url}" for url in missing[:20])
-        more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
+        shown = missing_lines(missing)
         note = (f"{len(failures)} partition(s) failed, {tally.total - tally.completed} of "
                 f"{tally.total} URLs have no result ({reasons[0]}); what was delivered is "
                 f"checkpointed in {checkpoint_dir}: run again to crawl only the rest"
-                + (f"\n{shown}{more}" if shown else ""))
+                + (f"\n{shown}" if shown else ""))
     if note is not None:
-        written = f"; {sink.describe()}" if sink is not None else ""
-        first, _, rest = note.partition("\n")
-        complain("crawl", first + written + (("\n" + rest) if rest else ""))
+        say_note(context, note, f"; {sink.describe()}" if sink is not None else "")
         return outcome
     if display is not None:
-        cli._finish(display, tally, sink, f"{args.transport} on Dask ({args.dask})")
+        finish(display, tally, sink, f"{args.transport} on Dask ({args.dask})")
     if kind == "local" and not explicit_dir:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return cli.EXIT_FAILED if tally.failures else cli.EXIT_OK
+    return EXIT_FAILED if tally.failures else EXIT_OK
 
 
 def _kill_local_workers(dask_client: Any) -> None:

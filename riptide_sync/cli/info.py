@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from typing import Any
+from typing import Any, Callable
 
-from ._cli_common import (
-    add_connection_args,
-    add_verbosity_args,
-    complain,
-    error_line,
-    examples_parser,
-)
-from .exceptions import ConfigError, RipTideError
+from ..exceptions import ConfigError, RipTideError
+from .common import add_connection_args, add_verbosity_args, examples_parser
+from .context import CliContext, Console
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error_line
 
 __all__ = ["add_info_parsers"]
 
@@ -64,91 +59,92 @@ def add_info_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParse
         parser.set_defaults(func=func, parser=parser)
 
 
-def _client(args: argparse.Namespace) -> Any:
-    from .client import RipTideClient
+def _client(args: argparse.Namespace, context: CliContext) -> Any:
+    from ..client import RipTideClient
 
-    return RipTideClient(args.base_url, args.api_key, timeout=args.timeout,
+    return RipTideClient(context.base_url(args.base_url), args.api_key, timeout=args.timeout,
                          connect_timeout=args.timeout, retry=None)
 
 
-def _run(args: argparse.Namespace, command: str, call: Any) -> int:
-    """Build the client, run ``call(client)`` and turn failures into one line + exit code."""
+def _run(args: argparse.Namespace, context: CliContext, command: str,
+         call: Callable[[Any, Console], int]) -> int:
+    """Build the client, run ``call(client, console)`` and turn failures into one line and
+    exit code 1 (2 for a bad option)."""
+    console = context.console
     if not args.timeout > 0:
-        complain(command, f"--timeout must be > 0 seconds, got {args.timeout}")
-        return 2
+        console.complain(command, f"--timeout must be > 0 seconds, got {args.timeout}")
+        return EXIT_USAGE
     try:
-        client = _client(args)
+        client = _client(args, context)
     except ConfigError as exc:
-        complain(command, str(exc))
-        return 2
+        console.complain(command, str(exc))
+        return EXIT_USAGE
     with client:
         try:
-            return int(call(client))
+            return int(call(client, console))
         except RipTideError as exc:
-            complain(command, error_line(exc, client.base_url))
-            return 1
+            console.complain(command, error_line(exc, client.base_url))
+            return EXIT_FAILED
 
 
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=None, default=str), flush=True)
+def _print_json(console: Console, value: Any) -> None:
+    console.say(json.dumps(value, indent=None, default=str))
 
 
-def _ping(args: argparse.Namespace) -> int:
-    def call(client: Any) -> int:
-        from .protocol.urls import websocket_url
+def _ping(args: argparse.Namespace, context: CliContext) -> int:
+    def call(client: Any, console: Console) -> int:
+        from ..protocol.urls import websocket_url
 
-        reply = client.streaming.ping_websocket()
+        reply, error = client.streaming._ping()
         if args.json:
-            _print_json(reply)
+            _print_json(console, reply)
         elif reply.get("success"):
-            print(f"pong from {websocket_url(client.base_url)} in {reply['latency_ms']:.2f} ms "
-                  f"(session {reply.get('session_id') or '-'})", flush=True)
+            console.say(f"pong from {websocket_url(client.base_url)} in {reply['latency_ms']:.2f} ms "
+                        f"(session {reply.get('session_id') or '-'})")
         if not reply.get("success"):
-            reason = reply.get("error") or "no pong"
-            complain("ping", error_line(RipTideError(reason), client.base_url))
-            return 1
-        return 0
+            console.complain("ping", error_line(error or RipTideError("no pong"), client.base_url))
+            return EXIT_FAILED
+        return EXIT_OK
 
-    return _run(args, "ping", call)
+    return _run(args, context, "ping", call)
 
 
-def _status(args: argparse.Namespace) -> int:
-    def call(client: Any) -> int:
+def _status(args: argparse.Namespace, context: CliContext) -> int:
+    def call(client: Any, console: Console) -> int:
         reply = client.streaming.get_websocket_status()
         healthy = bool(reply.get("is_healthy"))
         if args.json:
-            _print_json(reply)
+            _print_json(console, reply)
         else:
-            print(
+            console.say(
                 f"session {reply.get('session_id') or '-'}: {'healthy' if healthy else 'NOT healthy'}, "
                 f"{reply.get('message_count', 0)} message(s), connected "
                 f"{_ms(reply.get('connected_duration_ms'))}, "
-                f"{reply.get('backpressure_count', 0)} backpressure events",
-                flush=True,
+                f"{reply.get('backpressure_count', 0)} backpressure events"
             )
-        return 0 if healthy else 1
+        return EXIT_OK if healthy else EXIT_FAILED
 
-    return _run(args, "status", call)
+    return _run(args, context, "status", call)
 
 
-def _health(args: argparse.Namespace) -> int:
-    def call(client: Any) -> int:
+def _health(args: argparse.Namespace, context: CliContext) -> int:
+    def call(client: Any, console: Console) -> int:
         report = client.health()
         if args.json:
-            _print_json(report.model_dump(mode="json"))
+            _print_json(console, report.model_dump(mode="json"))
         else:
             uptime = f", up {_duration(report.uptime)}" if report.uptime is not None else ""
             version = f" {report.version}" if report.version else ""
-            print(f"{client.base_url}: {report.status} (RipTide{version}{uptime})")
+            lines = [f"{client.base_url}: {report.status} (RipTide{version}{uptime})"]
             for name, dependency in sorted(report.dependencies.items()):
                 if dependency is None:
                     continue
                 note = f"  {dependency.message}" if dependency.message else ""
-                print(f"  {name:<18} {dependency.status}{note}")
-            sys.stdout.flush()
-        return 0 if report.healthy else 1
+                lines.append(f"  {name:<18} {dependency.status}{note}")
+            console.say("\n".join(lines))
+        return EXIT_OK if report.healthy else EXIT_FAILED
 
-    return _run(args, "health", call)
+    return _run(args, context, "health", call)
 
 
 def _ms(value: Any) -> str:
