@@ -30,7 +30,7 @@ import time
 from typing import Any, Callable
 
 from riptide_sync import RetryPolicy, RipTideClient
-from riptide_sync._stream import _StreamCore
+from riptide_sync._driver import StreamCore as _StreamCore
 from riptide_sync.exceptions import StreamTimeoutError
 from riptide_sync.server import Faults, ServerConfig, serve_in_thread
 

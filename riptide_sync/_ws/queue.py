@@ -59,7 +59,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from .. import _fork
 from .._deadline import Deadline
-from .._stream import StreamStats
+from .._transport import StreamStats
 from ..exceptions import SlowConsumerError, StreamConnectionError, StreamTimeoutError
 from ..models import StreamingResult
 from ..protocol.envelope import decode_message

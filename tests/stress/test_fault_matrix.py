@@ -175,7 +175,7 @@ def test_long_chunked_ndjson_parallel_never_stalls(make_server, cpu_hog, tiny_sw
                 events.append(event)
                 if number % 997 == 0:
                     time.sleep(0.05)
-                    pumps = max(pumps, len(stream._core._pumps))
+                    pumps = max(pumps, len(stream._core.fanin._pumps))
             assert worst < 10.0, f"a {worst:.1f} s gap between two events"
             # Pump threads do not pile up (one per chunk before the fix: 80 here).
             assert pumps <= 3, f"{pumps} pump threads kept"
@@ -195,7 +195,7 @@ def test_queue_drop_policies_race_free_many_rounds(cpu_hog, tiny_switch_interval
     never "deque mutated during iteration", never a summary evicted, order kept."""
     import json
 
-    from riptide_sync._stream import StreamStats
+    from riptide_sync._transport import StreamStats
     from riptide_sync._ws.queue import MessageQueue
     from riptide_sync.exceptions import StreamConnectionError
     from riptide_sync.protocol.envelope import decode_message

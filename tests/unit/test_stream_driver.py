@@ -639,7 +639,7 @@ def test_parallel_pumps_do_not_accumulate():
         if event.event_type == "result":
             seen += 1
             if seen > 10:
-                most = max(most, len(stream._core._pumps))
+                most = max(most, len(stream._core.fanin._pumps))
     assert seen == 120
     assert most <= 3
     assert pumps_left() == []

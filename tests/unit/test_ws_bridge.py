@@ -19,7 +19,7 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from riptide_sync._config import ClientConfig
-from riptide_sync._stream import StreamStats
+from riptide_sync._transport import StreamStats
 from riptide_sync._ws import WebSocketTransport
 from riptide_sync._ws.frames import FrameError
 from riptide_sync.exceptions import (
