@@ -8,6 +8,7 @@ Transports themselves are tested over real sockets elsewhere.
 from __future__ import annotations
 
 import gc
+import logging
 import json
 import queue
 import threading
@@ -732,3 +733,70 @@ def test_summary_due_when_the_server_says_it_finished():
     assert sorted(result_indices(events)) == [0, 1, 2]
     assert transport.requests[1] == ["b"]
     assert transport.waits == [5.0]  # the summary grace, not the 60 s progress deadline
+
+
+# --- the retry log (issue 15): every decision on riptide_sync.stream at INFO ------------------
+
+
+def stream_log(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "riptide_sync.stream"
+            and r.levelno == logging.INFO]
+
+
+def test_retry_with_backoff_and_resume_are_logged(caplog):
+    """A drop without progress: one line for the decision (cause, delay, URLs still
+    without a result), one for the resume (URLs re-requested)."""
+    caplog.set_level(logging.INFO, logger="riptide_sync.stream")
+    urls = ["a", "b", "c"]
+    transport = ScriptedTransport(partial([]), whole(urls, welcome=False))
+    list(make(transport, urls, retry=policy([], max_attempts=2)))
+    assert stream_log(caplog) == [
+        "! scripted stream: connection lost; retrying in 0.1 s (failure 1 in a row, "
+        "3 URL(s) without a result)",
+        "> resumed the scripted stream: re-requested 3 URL(s) without a result",
+    ]
+
+
+def test_resume_at_once_after_progress_is_logged(caplog):
+    caplog.set_level(logging.INFO, logger="riptide_sync.stream")
+    urls = ["a", "b", "c"]
+    transport = ScriptedTransport(partial([1]), whole(urls, welcome=False))
+    list(make(transport, urls, retry=policy([])))
+    assert stream_log(caplog) == [
+        "! scripted stream: connection lost; retrying at once (failure 1 in a row, "
+        "2 URL(s) without a result)",
+        "> resumed the scripted stream: re-requested 2 URL(s) without a result",
+    ]
+
+
+def test_giving_up_is_logged(caplog):
+    caplog.set_level(logging.INFO, logger="riptide_sync.stream")
+    transport = ScriptedTransport(partial([]))
+    with pytest.raises(IncompleteStreamError):
+        list(make(transport, ["a", "b"], retry=policy([], max_attempts=1)))
+    assert stream_log(caplog) == [
+        "! scripted stream: connection lost; giving up (failure 1 in a row, "
+        "2 URL(s) without a result)",
+    ]
+
+
+def test_a_failure_no_retry_can_fix_is_logged(caplog):
+    caplog.set_level(logging.INFO, logger="riptide_sync.stream")
+    transport = ScriptedTransport(AuthenticationError("no key", status_code=401))
+    with pytest.raises(AuthenticationError):
+        list(make(transport, ["a"], retry=policy([])))
+    assert stream_log(caplog) == [
+        "! scripted stream: HTTP 401: no key; not retrying (no retry can fix it) (failure 1 "
+        "in a row, 1 URL(s) without a result)",
+    ]
+
+
+def test_a_refusal_is_logged_as_not_retried(caplog):
+    caplog.set_level(logging.INFO, logger="riptide_sync.stream")
+    transport = ScriptedTransport([ev("error", error_type="validation_error", message="bad URL")])
+    with pytest.raises(IncompleteStreamError):
+        list(make(transport, ["a"], retry=policy([])))
+    assert stream_log(caplog) == [
+        "! scripted stream: validation_error: bad URL; not retrying (the server refused the request) "
+        "(1 URL(s) without a result)",
+    ]
