@@ -134,6 +134,10 @@ class StreamCore:
         rules = self.rules
         stats = self.stats
         fanin = self.fanin
+        checkpoint = self.checkpoint
+        handle = rules.handle
+        DELIVERED, DUPLICATE, CONTINUE = (  # noqa: N806 (locals: read once per event)
+            EventOutcome.DELIVERED, EventOutcome.DUPLICATE, EventOutcome.CONTINUE)
         started = time.monotonic()
         while not fanin.closed:
             for lane in self.lanes:  # give every idle lane a request
@@ -153,7 +157,7 @@ class StreamCore:
             active = [lane for lane in self.lanes if lane.request is not None]
             if not active:
                 break
-            lane, item = self._next_item(active)
+            lane, item = fanin.next_item(active)
             if not self._started_reading and (
                 isinstance(item, BaseException) or item.event_type in ("result", "summary")
             ):
@@ -162,28 +166,33 @@ class StreamCore:
                 return
             lane.last_item = time.monotonic()
             request = lane.request
-            assert request is not None and lane.source is not None
+            assert request is not None
             if isinstance(item, BaseException):
                 failure: BaseException | None = item
             else:
-                out, outcome = rules.handle(request, item)
-                if outcome is EventOutcome.DELIVERED:
+                out, outcome = handle(request, item)
+                # The outcomes by frequency: a new result first (the hot path).
+                if outcome is DELIVERED:
                     assert out is not None
                     lane.progressed = True
                     stats.results += 1
-                    if self.checkpoint is not None:
-                        self.checkpoint.append(out.data["index"], out.data.get("result") or {})
-                elif outcome is EventOutcome.DUPLICATE:
+                    if checkpoint is not None:
+                        checkpoint.append(out.data["index"], out.data.get("result") or {})
+                    yield out
+                    continue
+                if outcome is DUPLICATE:
                     stats.duplicates_suppressed += 1
+                    continue
                 if out is not None:
                     yield out
-                if not outcome.ends_request:
+                if outcome is CONTINUE:
                     continue
                 if outcome is EventOutcome.REFUSED:
                     self._refused(item)
                     return
-                failure = None  # the summary came
+                failure = None  # DONE: the summary came
             source = lane.source
+            assert source is not None
             missing = session.release(request.plan)
             lane.request = lane.source = lane.pump = None
             lane.watched = False
@@ -231,11 +240,6 @@ class StreamCore:
             # and wakes), else a pump thread reads it. A request that is alone (one chunk,
             # or the last) is read directly.
             self.fanin.multiplex(lane)
-
-    def _next_item(self, active: list[Lane]) -> tuple[Lane, StreamingResult | BaseException]:
-        """The next event (or the exception that ended a request) of any active lane: a
-        method of its own so that benchmarks/recovery.py can time the waits."""
-        return self.fanin.next_item(active)
 
     # --- failures -------------------------------------------------------------------------
 
