@@ -54,7 +54,6 @@ def progress_deadline(timeout_secs: float | None) -> float:
     return (timeout_secs if timeout_secs is not None else SERVER_PER_URL_LIMIT) + PROGRESS_GRACE
 
 
-
 class StreamCore:
     """The iteration of one logical stream; see :class:`~riptide_sync.CrawlStream`.
 
@@ -263,7 +262,7 @@ class StreamCore:
             cause.missing = session.missing_urls()
             cause.missing_indices = session.missing_indices()
             cause.delivered = session.completed
-            self._log_decision(cause, 'not retrying (overflow="error")')
+            self._log_decision(cause, 'not retrying (overflow="error")', level=logging.DEBUG)
             raise cause
         tracker = lane.tracker
         resume_now = False
@@ -277,13 +276,14 @@ class StreamCore:
         delay = tracker.next_delay(cause)
         if delay is None:
             if isinstance(cause, (APIError, TLSVerificationError)) and not is_retryable(cause):
-                self._log_decision(cause, "not retrying (no retry can fix it)", tracker.failures)
+                self._log_decision(cause, "not retrying (no retry can fix it)", tracker.failures,
+                                   level=logging.DEBUG)
                 raise cause  # no retry can fix it: the caller sees the cause itself
             # Summaries short of results raise the subclass that says so.
             error = ResultsDroppedError if isinstance(cause, ResultsDroppedError) else (
                 IncompleteStreamError)
             last = cause.message if isinstance(cause, IncompleteStreamError) else str(cause)
-            self._log_decision(cause, "giving up", tracker.failures)
+            self._log_decision(cause, "giving up", tracker.failures, level=logging.DEBUG)
             # The cause first, plainly: it is what the caller has to act on.
             raise error(
                 f"{last} (the {self.transport.name} stream gave up after "
@@ -292,8 +292,8 @@ class StreamCore:
                 missing_indices=session.missing_indices(),
                 delivered=session.completed,
             ) from cause
-        self._log_decision(cause, "retrying at once" if resume_now else f"retrying in {delay:.1f} s",
-                           tracker.failures)
+        decision = "retrying at once" if resume_now else f"retrying in {delay:.1f} s"
+        self._log_decision(cause, decision, tracker.failures)
         if resume_now:
             return
         if self.retry.sleep is time.sleep:
@@ -301,16 +301,22 @@ class StreamCore:
         else:
             self.retry.sleep(delay)  # an injected sleep (tests): close() cannot cut it short
 
-    def _log_decision(self, cause: BaseException, decision: str, failures: int | None = None) -> None:
-        """Log one retry decision on ``riptide_sync.stream`` at INFO: the cause, what is
-        done about it (retrying at once, after a delay in seconds, or not), the failures in
-        a row (None: not a failure the policy counts), and the URLs still without a result
-        (which the resume re-requests)."""
-        if logger.isEnabledFor(logging.INFO):  # counting the missing URLs walks the whole list
+    def _log_decision(
+        self, cause: BaseException, decision: str, failures: int | None = None,
+        level: int = logging.INFO,
+    ) -> None:
+        """Log one retry decision on ``riptide_sync.stream``: the cause, what is done about
+        it (retrying at once, after a delay in seconds, or not), the failures in a row
+        (None: not a failure the policy counts), and the URLs still without a result
+        (which the resume re-requests).
+
+        A retry is logged at INFO (the command line shows it as it happens); a decision
+        not to retry at DEBUG, as the exception the caller gets next says the same."""
+        if logger.isEnabledFor(level):  # counting the missing URLs walks the whole list
             streak = "" if failures is None else f"failure {failures} in a row, "
-            logger.info("! %s stream: %s; %s (%s%d URL(s) without a result)",
-                        self.transport.name, cause, decision, streak,
-                        len(self.session.missing_indices()))
+            logger.log(level, "! %s stream: %s; %s (%s%d URL(s) without a result)",
+                       self.transport.name, cause, decision, streak,
+                       len(self.session.missing_indices()))
 
     def _refused(self, event: StreamingResult) -> None:
         """The server refused a request (an ``error`` instead of metadata, docs/protocol.md
@@ -333,7 +339,8 @@ class StreamCore:
         data = event.data
         message = str(data.get("message") or "the server refused the crawl request")
         cause = APIError(message, error_type=data.get("error_type"), body=data)
-        self._log_decision(cause, "not retrying (the server refused the request)")
+        self._log_decision(cause, "not retrying (the server refused the request)",
+                           level=logging.DEBUG)
         raise IncompleteStreamError(
             f"the server refused a crawl request: {message}",
             missing=session.missing_urls(),
