@@ -30,7 +30,8 @@ import time
 from typing import Any, Callable
 
 from riptide_sync import RetryPolicy, RipTideClient
-from riptide_sync._stream import _StreamCore
+from riptide_sync._driver import StreamCore as _StreamCore
+from riptide_sync._fanin import FanIn
 from riptide_sync.exceptions import StreamTimeoutError
 from riptide_sync.server import Faults, ServerConfig, serve_in_thread
 
@@ -62,13 +63,13 @@ class _Meter:
         time.sleep(seconds)
 
     def install(self) -> Callable[[], None]:
-        original_next = _StreamCore._next_item
+        original_next = FanIn.next_item
         original_fail = _StreamCore._after_failure
         meter = self
 
-        def next_item(core: Any, active: Any) -> Any:
+        def next_item(fanin: Any, active: Any) -> Any:
             started = time.monotonic()
-            lane, item = original_next(core, active)
+            lane, item = original_next(fanin, active)
             if isinstance(item, StreamTimeoutError):
                 meter.deadlines += time.monotonic() - started
                 meter.timeouts += 1
@@ -78,11 +79,11 @@ class _Meter:
             meter.failures += 1
             original_fail(core, lane, cause)
 
-        _StreamCore._next_item = next_item  # type: ignore[method-assign]
+        FanIn.next_item = next_item  # type: ignore[method-assign]
         _StreamCore._after_failure = after_failure  # type: ignore[method-assign]
 
         def uninstall() -> None:
-            _StreamCore._next_item = original_next  # type: ignore[method-assign]
+            FanIn.next_item = original_next  # type: ignore[method-assign]
             _StreamCore._after_failure = original_fail  # type: ignore[method-assign]
 
         return uninstall

@@ -179,7 +179,7 @@ def run_raw(ws_url: str, urls: list[str]) -> tuple[int, float]:
 def run_transport(ws_url: str, urls: list[str], decode: str) -> tuple[int, float]:
     """WebSocketTransport.open_crawl + receive() until the summary; (events, seconds)."""
     from riptide_sync._config import ClientConfig
-    from riptide_sync._stream import StreamStats
+    from riptide_sync._transport import StreamStats
     from riptide_sync._ws import WebSocketTransport
 
     config = ClientConfig(base_url="http://127.0.0.1", timeout=60.0)

@@ -36,7 +36,8 @@ Where to look next (``help()`` on each):
 The README has the guide, the transports, the configuration reference and the command line.
 """
 
-from ._stream import CrawlStream, StreamStats
+from ._stream import CrawlStream
+from ._transport import StreamStats
 from .client import RipTideClient
 from .exceptions import (
     APIError,

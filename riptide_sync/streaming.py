@@ -13,7 +13,9 @@ import os
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from ._config import check_duration
-from ._stream import CrawlStream, StreamStats, progress_deadline
+from ._driver import progress_deadline
+from ._stream import CrawlStream
+from ._transport import StreamStats
 from .exceptions import APIError, ConfigError, RipTideError, ValidationError
 from .models import CrawlOptions, StreamingResult, coerce_options
 from .protocol.urls import validate_base_url, validate_urls

@@ -7,7 +7,7 @@ bytes and never imports ``_ws``. Entry points (the client wires them up):
   ``User-Agent`` and ``X-API-Key``, TLS verification, proxy). The client owns and closes it.
 - ``NDJSONTransport(config, session, stats)``: ``POST /crawl/stream`` (docs/protocol.md §2).
 - ``SSETransport(config, session, stats)``: ``POST /crawl/sse`` (§3).
-  Both implement :class:`riptide_sync._stream.Transport`: ``name`` (``"ndjson"``/``"sse"``),
+  Both implement :class:`riptide_sync._transport.Transport`: ``name`` (``"ndjson"``/``"sse"``),
   ``session_id`` (the request id), ``open_crawl(urls, options) -> EventSource``,
   ``close()``. A source's ``receive(timeout)`` reads the body as it arrives and raises
   ``StreamConnectionError`` at EOF before the summary.

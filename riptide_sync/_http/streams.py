@@ -37,7 +37,7 @@ from .. import _fork
 from .._config import ClientConfig
 from .._deadline import Deadline
 from .._sockets import os_socket, shutdown_os_socket
-from .._stream import StreamStats
+from .._transport import StreamStats
 from ..exceptions import StreamConnectionError, StreamTimeoutError
 from ..models import StreamingResult
 from ..protocol.ndjson import NDJSONDecoder, classify_line
@@ -83,7 +83,7 @@ def _socket_of(response: requests.Response) -> Any:
 class HTTPEventSource:
     """The events of one streamed crawl response; read by one consumer thread.
 
-    Implements :class:`riptide_sync._stream.EventSource`. Created by
+    Implements :class:`riptide_sync._transport.EventSource`. Created by
     :meth:`NDJSONTransport.open_crawl` / :meth:`SSETransport.open_crawl`.
     """
 

@@ -8,7 +8,7 @@ are the others (docs/architecture.md §2).
 - ``frames``: sans-I/O parsing of server frames (RFC 6455), with the message size limit.
 - ``queue``: the bounded reader-to-consumer hand-off and its overflow policies.
 - ``connection``: handshake (websocket-client), the reader thread, keepalive, close.
-- ``transport``: :class:`WebSocketTransport`, the ``Transport`` of ``riptide_sync._stream``:
+- ``transport``: :class:`WebSocketTransport`, the ``Transport`` of ``riptide_sync._transport``:
   crawl requests and ``ping``/``status`` request/reply calls on a reused connection.
 - ``errors``: the one table by which websocket-client, socket, ssl and OS exceptions become
   riptide_sync's; anything else (a bug) stays itself.

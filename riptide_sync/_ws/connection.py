@@ -40,7 +40,7 @@ import websocket
 from .. import _fork
 from .._config import ClientConfig
 from .._http.session import proxy_for, resolve_verify
-from .._stream import StreamStats
+from .._transport import StreamStats
 from ..exceptions import (
     APIError,
     KeepaliveTimeoutError,

@@ -53,7 +53,7 @@ from typing import Callable, Optional, Sequence
 from .. import _fork
 from .._config import OverflowPolicy, check_count
 from .._deadline import Deadline
-from .._stream import StreamStats
+from .._transport import StreamStats
 from ..exceptions import ConfigError, SlowConsumerError, StreamConnectionError, StreamTimeoutError
 from ..models import StreamingResult
 from ..protocol.envelope import decode_message

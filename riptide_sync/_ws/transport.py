@@ -26,10 +26,11 @@ from typing import Any, Callable
 
 from .._config import ClientConfig
 from .._deadline import Deadline
-from .._stream import StreamStats
+from .._transport import StreamStats
 from ..exceptions import StreamConnectionError, StreamTimeoutError
 from ..models import StreamingResult
-from ..protocol.envelope import MALFORMED_MESSAGE, encode_crawl, encode_request
+from ..protocol.envelope import encode_crawl, encode_request
+from ..protocol.events import is_refusal
 from ..protocol.urls import websocket_url
 from .connection import Connection
 
@@ -41,11 +42,6 @@ _REPLY_TYPES = {"ping": "pong", "status": "status"}
 
 _READER_STOP_WAIT = 1.0
 """Seconds a failed send waits for the reader to report why the connection ended."""
-
-# Error types that answer a crawl request itself: no metadata or summary follows them
-# (docs/protocol.md §1.4).
-_ENDING_ERRORS = frozenset({"validation_error", "unknown_request", "feature_disabled"})
-
 
 class CrawlSource:
     """The events of one crawl request on a :class:`WebSocketTransport` (an EventSource).
@@ -62,7 +58,9 @@ class CrawlSource:
         self._awaiting_welcome = awaiting_welcome
         """The connection is new and nothing has arrived yet: the first event (normally
         the welcome) is held to the welcome deadline, ``config.timeout``."""
-        self._saw_metadata = False
+        self._answered = False
+        """The request's metadata came: an error is no longer its refusal. On WebSocket
+        the metadata comes before any result (docs/protocol.md §1.4), so it alone says."""
         self.finished = False
         """The request's last event (summary, or an error answering it) was returned."""
 
@@ -96,12 +94,8 @@ class CrawlSource:
         if kind == "summary":
             self.finished = True
         elif kind == "metadata":
-            self._saw_metadata = True
-        elif (
-            kind == "error"
-            and not self._saw_metadata
-            and event.data.get("error_type") != MALFORMED_MESSAGE
-        ):
+            self._answered = True
+        elif kind == "error" and is_refusal(kind, event.data, self._answered):
             self.finished = True
         return event
 
@@ -297,9 +291,8 @@ class WebSocketTransport:
                     f"no {reply_type!r} reply to {request_type!r} from {self.url} within "
                     f"{timeout:g} s"
                 ) from exc
-            if event.event_type == reply_type or (
-                event.event_type == "error" and event.data.get("error_type") != MALFORMED_MESSAGE
-            ):
+            # The reply, or an error refusing the request (nothing answered it yet).
+            if event.event_type == reply_type or is_refusal(event.event_type, event.data, False):
                 self.stats.last_rtt_ms = (time.monotonic() - started) * 1000.0
                 return event
             logger.debug("! ignoring %s while waiting for %s", event.event_type, reply_type)

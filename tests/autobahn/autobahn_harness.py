@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator, Optional
 import websocket
 
 from riptide_sync._config import ClientConfig
-from riptide_sync._stream import StreamStats
+from riptide_sync._transport import StreamStats
 from riptide_sync._ws.connection import Connection
 from riptide_sync._ws.frames import FrameParser
 from riptide_sync.exceptions import StreamingError, StreamTimeoutError

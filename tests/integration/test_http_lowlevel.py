@@ -24,7 +24,7 @@ from riptide_sync._http import (
     get_health,
     make_session,
 )
-from riptide_sync._stream import StreamStats
+from riptide_sync._transport import StreamStats
 from riptide_sync.exceptions import (
     AuthenticationError,
     NotFoundError,

@@ -19,7 +19,7 @@ from riptide_sync._http import (  # noqa: E402
     get_health,
     make_session,
 )
-from riptide_sync._stream import StreamStats  # noqa: E402
+from riptide_sync._transport import StreamStats  # noqa: E402
 from riptide_sync.exceptions import (  # noqa: E402
     APIError,
     AuthenticationError,

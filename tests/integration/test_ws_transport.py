@@ -13,7 +13,7 @@ import time
 import pytest
 
 from riptide_sync._config import ClientConfig
-from riptide_sync._stream import StreamStats
+from riptide_sync._transport import StreamStats
 from riptide_sync._ws import WebSocketTransport
 from riptide_sync.exceptions import (
     AuthenticationError,
@@ -159,7 +159,7 @@ CTRL_C_CHILD = textwrap.dedent(
     """
     import sys, time
     from riptide_sync._config import ClientConfig
-    from riptide_sync._stream import StreamStats
+    from riptide_sync._transport import StreamStats
     from riptide_sync._ws import WebSocketTransport
 
     transport = WebSocketTransport(ClientConfig(base_url=sys.argv[1]), StreamStats())

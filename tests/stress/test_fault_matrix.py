@@ -176,7 +176,7 @@ def test_long_chunked_ndjson_parallel_never_stalls(make_server, cpu_hog, tiny_sw
                 events.append(event)
                 if number % 997 == 0:
                     time.sleep(0.05)
-                    pumps = max(pumps, len(stream._core._pumps))
+                    pumps = max(pumps, len(stream._core.fanin._pumps))
             assert worst < 10.0, f"a {worst:.1f} s gap between two events"
             # Pump threads do not pile up (one per chunk before the fix: 80 here).
             assert pumps <= 3, f"{pumps} pump threads kept"

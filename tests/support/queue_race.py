@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Optional
 
-from riptide_sync._stream import StreamStats
+from riptide_sync._transport import StreamStats
 from riptide_sync._ws.queue import MessageQueue
 from riptide_sync.exceptions import StreamConnectionError
 from riptide_sync.models import StreamingResult

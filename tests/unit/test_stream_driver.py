@@ -8,6 +8,7 @@ Transports themselves are tested over real sockets elsewhere.
 from __future__ import annotations
 
 import gc
+import logging
 import json
 import queue
 import threading
@@ -640,7 +641,7 @@ def test_parallel_pumps_do_not_accumulate():
         if event.event_type == "result":
             seen += 1
             if seen > 10:
-                most = max(most, len(stream._core._pumps))
+                most = max(most, len(stream._core.fanin._pumps))
     assert seen == 120
     assert most <= 3
     assert pumps_left() == []
@@ -733,3 +734,65 @@ def test_summary_due_when_the_server_says_it_finished():
     assert sorted(result_indices(events)) == [0, 1, 2]
     assert transport.requests[1] == ["b"]
     assert transport.waits == [5.0]  # the summary grace, not the 60 s progress deadline
+
+
+# --- the retry log (issue 15): every decision on riptide_sync.stream at INFO ------------------
+
+
+def stream_log(caplog, level=logging.INFO):
+    return [r.getMessage() for r in caplog.records if r.name == "riptide_sync.stream"
+            and r.levelno == level]
+
+
+@pytest.mark.parametrize(("delivered", "decision", "missing"), [
+    ([], "retrying in 0.1 s", 3),  # a drop without progress: the backoff
+    ([1], "retrying at once", 2),  # results came first: resumed at once
+])
+def test_retry_and_resume_are_logged(caplog, delivered, decision, missing):
+    """One line for the decision (cause, delay, URLs still without a result), one for the
+    resume (URLs re-requested)."""
+    caplog.set_level(logging.INFO, logger="riptide_sync.stream")
+    urls = ["a", "b", "c"]
+    transport = ScriptedTransport(partial(delivered), whole(urls, welcome=False))
+    list(make(transport, urls, retry=policy([], max_attempts=2)))
+    assert stream_log(caplog) == [
+        f"! scripted stream: connection lost; {decision} (failure 1 in a row, "
+        f"{missing} URL(s) without a result)",
+        f"> resumed the scripted stream: re-requested {missing} URL(s) without a result",
+    ]
+
+
+def test_giving_up_is_logged_at_debug(caplog):
+    """A decision not to retry is logged at DEBUG: the exception raised next says it at
+    once, and the command line shows INFO (its one error line stays one line)."""
+    caplog.set_level(logging.DEBUG, logger="riptide_sync.stream")
+    transport = ScriptedTransport(partial([]))
+    with pytest.raises(IncompleteStreamError):
+        list(make(transport, ["a", "b"], retry=policy([], max_attempts=1)))
+    assert stream_log(caplog, logging.DEBUG) == [
+        "! scripted stream: connection lost; giving up (failure 1 in a row, "
+        "2 URL(s) without a result)",
+    ]
+    assert stream_log(caplog) == []  # nothing at INFO
+
+
+def test_a_failure_no_retry_can_fix_is_logged_at_debug(caplog):
+    caplog.set_level(logging.DEBUG, logger="riptide_sync.stream")
+    transport = ScriptedTransport(AuthenticationError("no key", status_code=401))
+    with pytest.raises(AuthenticationError):
+        list(make(transport, ["a"], retry=policy([])))
+    assert stream_log(caplog, logging.DEBUG) == [
+        "! scripted stream: HTTP 401: no key; not retrying (no retry can fix it) (failure 1 "
+        "in a row, 1 URL(s) without a result)",
+    ]
+
+
+def test_a_refusal_is_logged_at_debug_as_not_retried(caplog):
+    caplog.set_level(logging.DEBUG, logger="riptide_sync.stream")
+    transport = ScriptedTransport([ev("error", error_type="validation_error", message="bad URL")])
+    with pytest.raises(IncompleteStreamError):
+        list(make(transport, ["a"], retry=policy([])))
+    assert stream_log(caplog, logging.DEBUG) == [
+        "! scripted stream: validation_error: bad URL; not retrying (the server refused the request) "
+        "(1 URL(s) without a result)",
+    ]

@@ -16,7 +16,7 @@ import pytest
 from websockets.frames import Frame, Opcode
 
 from riptide_sync._config import ClientConfig
-from riptide_sync._stream import StreamStats
+from riptide_sync._transport import StreamStats
 from riptide_sync._ws import WebSocketTransport
 from riptide_sync._ws.frames import FrameError
 from riptide_sync.exceptions import (

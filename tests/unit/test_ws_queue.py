@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from riptide_sync._stream import StreamStats
+from riptide_sync._transport import StreamStats
 from riptide_sync._ws.queue import MessageQueue
 from riptide_sync.exceptions import SlowConsumerError, StreamConnectionError, StreamTimeoutError
 from riptide_sync.models import StreamingResult

@@ -13,7 +13,7 @@ import pytest
 import websocket
 from websockets.frames import Frame, Opcode
 
-from riptide_sync._stream import StreamStats
+from riptide_sync._transport import StreamStats
 from riptide_sync._ws.connection import Connection
 from riptide_sync.exceptions import ProtocolViolationError, StreamConnectionError
 from riptide_sync.retry import is_retryable
