@@ -23,9 +23,12 @@ from riptide_sync.exceptions import (
     StreamConnectionError,
     StreamTimeoutError,
 )
-from test_ws_bridge import UNIT, PeerConnection, make_peer, open_transport
+from test_ws_bridge import open_transport
 
-__all__ = ["make_peer", "open_transport"]  # fixtures, re-used from the bridge's tests
+from support import UNIT
+from support.ws_peer import PeerConnection
+
+__all__ = ["open_transport"]  # a fixture, re-used from the bridge's tests (make_peer: conftest)
 
 NOW = 1_762_516_800.0
 NOW_DT = datetime.datetime.fromtimestamp(NOW, datetime.timezone.utc)
