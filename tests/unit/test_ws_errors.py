@@ -10,7 +10,7 @@ import ssl
 import pytest
 import websocket
 
-from riptide_sync._ws.connection import proxy_options, sslopt_for
+from riptide_sync._ws.handshake import proxy_options, sslopt_for
 from riptide_sync._ws.errors import map_exception, status_error, translate
 from riptide_sync._ws.frames import MessageTooBig
 from riptide_sync.exceptions import (
