@@ -34,7 +34,8 @@ from .errors import (
     translate_errors,
 )
 from .session import make_session, request_timeout, url_for
-from .streams import HTTPEventSource, NDJSONTransport, SSETransport
+from .source import HTTPEventSource
+from .streams import NDJSONTransport, SSETransport
 
 __all__ = [
     "make_session",
