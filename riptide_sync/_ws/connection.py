@@ -1,4 +1,9 @@
-"""One WebSocket connection: handshake, the reader thread, keepalive, sends, close.
+"""One WebSocket connection: the reader thread, keepalive, sends, close (the handshake
+is in :mod:`riptide_sync._ws.handshake`).
+
+Over ~400 lines on purpose: the reader thread, the senders and ``close()`` share one
+connection's state (socket, close lock, the one Close frame); split, each part would reach
+into the others' attributes.
 
 ::
 
