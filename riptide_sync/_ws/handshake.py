@@ -91,7 +91,7 @@ def ws_proxy_options(config: ClientConfig, url: str) -> dict[str, Any]:
 # --- reading the response a line at a time -------------------------------------------------
 
 _local = threading.local()
-_recv_line_bytewise = _ws_http.recv_line
+_recv_line_bytewise: Callable[[Any], bytes] = getattr(_ws_http, "recv_line")  # noqa: B009
 
 
 def _recv_line(sock: Any) -> bytes:
@@ -120,7 +120,8 @@ def _recv_line(sock: Any) -> bytes:
     return b"".join(parts)
 
 
-_ws_http.recv_line = _recv_line  # type: ignore[assignment]  # ours only on our thread
+# read_headers() looks recv_line up in websocket._http's globals; ours only on our thread.
+setattr(_ws_http, "recv_line", _recv_line)  # noqa: B010
 
 
 # --- the handshake -------------------------------------------------------------------------
