@@ -94,6 +94,9 @@ class _Alarm:
         self.live = 0
         """Entries in the heap that are still pending (the others are cancelled)."""
         self.thread: Optional[threading.Thread] = None
+        self.sleep_until = 0.0
+        """When the thread's current wait ends by itself (monotonic): a new entry due
+        later needs no wake-up (each one is a GIL hand-off, measurable per request)."""
         self.stop = False
         self._seq = itertools.count()
 
@@ -104,9 +107,10 @@ class _Alarm:
             self.live += 1
             if self.thread is None:
                 self.stop = False
+                self.sleep_until = 0.0  # it looks at the heap before it first sleeps
                 self.thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
                 self.thread.start()
-            elif self.heap[0][2] is handle:
+            elif handle.when < self.sleep_until:
                 self.cond.notify()  # earlier than what the thread sleeps towards
         return handle
 
@@ -116,7 +120,8 @@ class _Alarm:
         self.live -= 1
         if self.live == 0:
             self.heap.clear()
-            self.cond.notify()  # the thread may start its linger now
+            if self.sleep_until > time.monotonic() + LINGER:
+                self.cond.notify()  # it sleeps towards a cancelled entry: linger instead
         elif len(self.heap) > 64 and len(self.heap) > 4 * self.live:
             self.heap = [entry for entry in self.heap if entry[2]._state == _PENDING]
             heapq.heapify(self.heap)
@@ -137,15 +142,18 @@ class _Alarm:
                             idle_until = now + LINGER
                         elif now >= idle_until:
                             break
+                        self.sleep_until = idle_until
                         cond.wait(idle_until - now)
                         continue
                     idle_until = None
                     when, _, handle = heap[0]
                     if when > now:
+                        self.sleep_until = when
                         cond.wait(when - now)
                         continue
                     heapq.heappop(heap)
                     self.live -= 1
+                    self.sleep_until = 0.0  # awake: a schedule() meanwhile needs no wake
                     handle._state = _RUNNING
                     fn, handle._fn = handle._fn, None
                     cond.release()

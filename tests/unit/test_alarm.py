@@ -107,3 +107,20 @@ def test_fork_stops_an_idle_alarm_and_the_child_starts_afresh() -> None:
     assert not _alarm_threads()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_requests_in_a_row_do_not_wake_the_thread_each_time(monkeypatch) -> None:
+    """schedule()+cancel() pairs (a POST's header deadline, each far off): the alarm
+    thread is woken at most once for the lot, not twice per request (a GIL hand-off each)."""
+    _alarm.schedule(30, lambda: None).cancel()  # the thread exists and lingers
+    time.sleep(0.05)
+    notifies = []
+    cond = _alarm._alarm.cond
+    original = cond.notify
+    monkeypatch.setattr(cond, "notify", lambda n=1: (notifies.append(n), original(n)))
+    for _ in range(100):
+        _alarm.schedule(30, lambda: None).cancel()
+    assert len(notifies) <= 1
+    fired = threading.Event()
+    _alarm.schedule(0.01, fired.set)  # due before the linger ends: it is woken for it
+    assert fired.wait(1)
