@@ -334,7 +334,9 @@ def test_close_wakes_a_request_waiting_for_headers_at_once(call):
         assert isinstance(box[0], StreamConnectionError)
     client.close()
     server.close()
-    assert not [t for t in threading.enumerate() if t.name == "riptide-header-deadline"]
+    from riptide_sync import _alarm
+
+    assert _alarm._alarm.live == 0  # no header deadline left pending on the alarm thread
 
 
 def test_dribbled_headers_cannot_outlive_timeout():
