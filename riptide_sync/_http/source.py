@@ -58,6 +58,10 @@ instead of returned to the pool (the server ends the body right after the summar
 DRAIN_LIMIT = 64 * 1024
 """Bytes after the summary read at most before the connection is closed instead."""
 
+_TIMEOUT_SLACK = 0.002
+"""Seconds a read's socket timeout may differ from its deadline's remaining time."""
+
+
 def _socket_of(response: requests.Response) -> Any:
     """The TCP (or TLS) socket under a streamed response (a gevent or eventlet one after
     monkey-patching), or None if it cannot be found."""
@@ -91,6 +95,8 @@ class HTTPEventSource:
         self._response = response
         self._raw = response.raw
         self._sock = _socket_of(response)
+        self._timeout_set: float | None = -1.0
+        """The timeout last given to ``settimeout()`` (-1.0: not yet set by this source)."""
         self._decode = decode
         self._end = end
         self._idle_timeout = idle_timeout
@@ -286,7 +292,7 @@ class HTTPEventSource:
             if remaining == 0.0:
                 raise StreamTimeoutError(f"no event within {deadline.timeout:g} s")
             if self._sock is not None:
-                self._sock.settimeout(remaining)
+                self._set_timeout(remaining)
             with translate_errors(f"reading the {self._transport.name} stream"):
                 chunk = self._raw.read1(READ_SIZE, decode_content=True) or b""
         except BaseException as exc:  # noqa: B902 - re-raised below, after cleanup
@@ -308,6 +314,21 @@ class HTTPEventSource:
             self._on_eof()
         return chunk
 
+    def _set_timeout(self, timeout: float | None) -> None:
+        """The socket's timeout for the next read. ``settimeout()`` is a system call each
+        time (``ioctl(FIONBIO)``): skipped when the value already set is the same (None,
+        the read-ahead thread's) or within 2 ms of it (consecutive ``receive(timeout)``
+        calls, each a fresh deadline of the same length)."""
+        last = self._timeout_set
+        if timeout is None:
+            if last is None:
+                return
+        elif last is not None and abs(last - timeout) < _TIMEOUT_SLACK:
+            return
+        assert self._sock is not None
+        self._sock.settimeout(timeout)
+        self._timeout_set = timeout
+
     def _drain_after_summary(self) -> None:
         """Read what follows the summary up to the end of the body (normally only the
         chunked body's last chunk, already sent), so urllib3 returns the connection to the
@@ -321,7 +342,7 @@ class HTTPEventSource:
         drained = 0
         try:
             if self._sock is not None:
-                self._sock.settimeout(DRAIN_TIMEOUT)
+                self._set_timeout(DRAIN_TIMEOUT)
             while drained <= DRAIN_LIMIT:
                 chunk = self._raw.read1(READ_SIZE, decode_content=True)
                 if not chunk:
