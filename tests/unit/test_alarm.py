@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import subprocess
 import sys
 import threading
 import time
@@ -91,22 +91,38 @@ def test_many_cancelled_entries_do_not_pile_up() -> None:
     assert _alarm._alarm.heap == []
 
 
+_FORK_SCRIPT = r"""
+import os, threading, time
+from riptide_sync import _alarm
+
+def alarm_threads():
+    return [t for t in threading.enumerate() if t.name == _alarm.THREAD_NAME]
+
+_alarm.schedule(0.0, lambda: None)
+time.sleep(0.05)
+assert alarm_threads()  # idle, lingering
+pid = os.fork()
+if pid == 0:
+    ok = not alarm_threads() and not _alarm._alarm.heap
+    fired = threading.Event()
+    _alarm.schedule(0.0, fired.set)
+    os._exit(0 if ok and fired.wait(2) else 1)
+# The idle thread was stopped before the fork (Python 3.12+ warns on a fork with threads
+# alive): the parent has none either until the next schedule().
+assert not alarm_threads(), threading.enumerate()
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+print("ok")
+"""
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="no fork() on Windows")
 def test_fork_stops_an_idle_alarm_and_the_child_starts_afresh() -> None:
-    _alarm.schedule(0.0, lambda: None)
-    time.sleep(0.05)
-    assert _alarm_threads()  # idle, lingering
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        ok = not _alarm_threads() and not _alarm._alarm.heap
-        fired = threading.Event()
-        _alarm.schedule(0.0, fired.set)
-        os._exit(0 if ok and fired.wait(2) else 1)
-    # The idle thread was stopped before the fork (Python 3.12+ warns on a fork with
-    # threads alive): the parent has none either until the next schedule().
-    assert not _alarm_threads()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    """In a fresh interpreter (the test process may have eventlet loaded, which warns on
+    every fork)."""
+    out = subprocess.run([sys.executable, "-W", "error", "-c", _FORK_SCRIPT],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 def test_requests_in_a_row_do_not_wake_the_thread_each_time(monkeypatch) -> None:
