@@ -29,7 +29,8 @@ Every call has a finite ``(connect_timeout, timeout)``; streams ask for
 from .batch import crawl_batch, get_health, merge_responses
 from .errors import api_error, map_exception, raise_for_response, translate_errors
 from .session import make_session, request_timeout, url_for
-from .streams import HTTPEventSource, NDJSONTransport, SSETransport
+from .source import HTTPEventSource
+from .streams import NDJSONTransport, SSETransport
 
 __all__ = [
     "make_session",

@@ -42,6 +42,8 @@ import requests.adapters
 import urllib3.connection
 import urllib3.connectionpool
 
+from .. import _alarm
+
 __all__ = ["WakeableAdapter", "HeaderWait"]
 
 _local = threading.local()
@@ -53,7 +55,7 @@ class HeaderWait:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._conn: Optional[urllib3.connection.HTTPConnection] = None
-        self._timer: Optional[threading.Timer] = None
+        self._timer: Optional[_alarm.AlarmHandle] = None
         self._over = False
         self.cancelled = False
         """cancel() was called while (or before) the request waited."""
@@ -76,12 +78,10 @@ class HeaderWait:
         """The request is about to go out: arm the overall deadline (None: none)."""
         if deadline is None:
             return
-        timer = threading.Timer(deadline, self._expire, args=(deadline,))
-        timer.daemon = True
-        timer.name = "riptide-header-deadline"
+        # The process's one alarm thread, not a timer thread per request (~160 us each).
+        timer = _alarm.schedule(deadline, lambda: self._expire(deadline))
         with self._lock:
             self._timer = timer
-        timer.start()
 
     def attach(self, conn: urllib3.connection.HTTPConnection) -> None:
         """The connection carrying the request (its socket may not be open yet)."""
@@ -98,9 +98,7 @@ class HeaderWait:
             self._conn = None
             timer, self._timer = self._timer, None
         if timer is not None:
-            timer.cancel()
-            if timer is not threading.current_thread():
-                timer.join(1.0)  # no timer thread outlives the request
+            timer.cancel()  # waits for an _expire() running at this moment
 
     # --- any thread -----------------------------------------------------------------------
 

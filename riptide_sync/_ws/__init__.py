@@ -7,7 +7,8 @@ are the others (docs/architecture.md §2).
 
 - ``frames``: sans-I/O parsing of server frames (RFC 6455), with the message size limit.
 - ``queue``: the bounded reader-to-consumer hand-off and its overflow policies.
-- ``connection``: handshake (websocket-client), the reader thread, keepalive, close.
+- ``handshake``: the opening handshake (websocket-client), its deadline, TLS and proxy options.
+- ``connection``: one connection: the reader thread, keepalive, sends, close.
 - ``transport``: :class:`WebSocketTransport`, the ``Transport`` of ``riptide_sync._transport``:
   crawl requests and ``ping``/``status`` request/reply calls on a reused connection.
 - ``errors``: the one table by which websocket-client, socket, ssl and OS exceptions become

@@ -1,4 +1,9 @@
-"""One WebSocket connection: handshake, the reader thread, keepalive, sends, close.
+"""One WebSocket connection: the reader thread, keepalive, sends, close (the handshake
+is in :mod:`riptide_sync._ws.handshake`).
+
+Over ~400 lines on purpose: the reader thread, the senders and ``close()`` share one
+connection's state (socket, close lock, the one Close frame); split, each part would reach
+into the others' attributes.
 
 ::
 
@@ -32,28 +37,18 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import websocket
 
 from .. import _fork
 from .._config import ClientConfig
-from .._http.session import proxy_for, resolve_verify
 from .._transport import StreamStats
-from ..exceptions import (
-    APIError,
-    KeepaliveTimeoutError,
-    ProtocolViolationError,
-    StreamConnectionError,
-    StreamingError,
-    StreamTimeoutError,
-)
+from ..exceptions import KeepaliveTimeoutError, StreamConnectionError, StreamingError
 from ..models import StreamingResult
 from ..protocol.envelope import InvalidUTF8, decode_frame
-from ..protocol.errors import redact_secret
 from . import errors
 from .frames import CloseCode, FrameError, FrameParser, Opcode, explain_close, sendable_close_code
+from .handshake import handshake
 from .queue import MessageQueue
 
 __all__ = ["Connection", "State", "RECV_SIZE"]
@@ -80,51 +75,6 @@ class State:
     OPEN = "OPEN"
     CLOSING = "CLOSING"
     CLOSED = "CLOSED"
-
-
-def sslopt_for(verify: bool | str) -> dict[str, Any]:
-    """websocket-client ``sslopt`` for ``ClientConfig.verify`` (True / False / CA path)."""
-    if verify is False:
-        return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
-    opts: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED, "check_hostname": True}
-    if isinstance(verify, str):
-        import os
-
-        opts["ca_cert_path" if os.path.isdir(verify) else "ca_certs"] = verify
-    return opts
-
-
-def proxy_options(proxy: str | None) -> dict[str, Any]:
-    """websocket-client proxy options for ``ClientConfig.proxy`` (http/socks URL)."""
-    if not proxy:
-        return {}
-    parts = urlsplit(proxy)
-    if not parts.hostname:
-        return {}
-    scheme = parts.scheme or "http"
-    opts: dict[str, Any] = {
-        "http_proxy_host": parts.hostname,
-        "http_proxy_port": parts.port or (443 if scheme == "https" else 1080 if scheme.startswith("socks") else 80),
-        "proxy_type": "http" if scheme in ("http", "https") else scheme,
-    }
-    if parts.username:
-        opts["http_proxy_auth"] = (unquote(parts.username), unquote(parts.password or ""))
-    return opts
-
-
-_NO_MATCH = ["\x00"]
-"""A ``http_no_proxy`` list that matches no host: websocket-client then neither reads
-``NO_PROXY`` itself nor falls back to its own rules; :func:`proxy_for` decided already."""
-
-
-def ws_proxy_options(config: ClientConfig, url: str) -> dict[str, Any]:
-    """websocket-client options for the proxy :func:`proxy_for` picks for ``url`` (the rule
-    HTTP calls follow too): that proxy, or ``http_no_proxy=["*"]`` for a direct connection
-    (websocket-client would otherwise read ``http_proxy``/``https_proxy`` on its own)."""
-    proxy = proxy_for(config, url)
-    if proxy is None:
-        return {"http_no_proxy": ["*"]}
-    return {**proxy_options(proxy), "http_no_proxy": _NO_MATCH}
 
 
 class Connection:
@@ -211,66 +161,12 @@ class Connection:
                 within ``timeout``.
         """
         config = self.config
-        ws = websocket.WebSocket(
-            sslopt=sslopt_for(resolve_verify(config.verify)),  # the same bundle as HTTP
-            skip_utf8_validation=True,  # json.loads validates UTF-8 on the consumer side
-            enable_multithread=True,
-        )
-        headers = [f"{name}: {value}" for name, value in config.headers.items()]
-        self._handshaking = ws  # close() from another thread shuts its socket down
-        if self._debug:
-            logger.debug("> connect %s", self.url)
-        # connect_timeout bounds the whole handshake, not each recv() of it: a server that
-        # dribbles its 101 response byte by byte is cut off at the deadline.
-        expired = threading.Event()
-        deadline = threading.Timer(config.connect_timeout, self._handshake_expired, (ws, expired))
-        deadline.daemon = True
-        deadline.name = "riptide-ws-handshake-deadline"
-        deadline.start()
         try:
-            try:
-                with errors.translate(url=self.url, during="connecting to"):
-                    ws.connect(  # type: ignore[no-untyped-call]
-                        self.url,
-                        header=headers,
-                        timeout=config.connect_timeout,
-                        suppress_origin=True,
-                        redirect_limit=0,
-                        **ws_proxy_options(config, self.url),
-                    )
-            finally:
-                deadline.cancel()
-                deadline.join(1.0)  # no timer thread outlives the handshake
-            if expired.is_set():  # the deadline came as the handshake ended: too late
-                raise StreamTimeoutError("the handshake ended at its deadline")
-        except BaseException as exc:
-            self._handshaking = None
-            ws.shutdown()  # type: ignore[no-untyped-call]
+            ws = handshake(config, self.url, track=self._track_handshake,
+                           closing=lambda: self._closing)
+        except BaseException:
             self.state = State.CLOSED
-            if self._debug:
-                logger.debug("! connect %s failed", self.url, exc_info=True)
-            if self._closing:
-                raise StreamConnectionError("stream closed") from None
-            if isinstance(exc, APIError):  # a refused handshake may echo the key
-                redact_secret(exc, config.api_key)
-            if expired.is_set() and not isinstance(exc, APIError):
-                raise StreamTimeoutError(
-                    f"no WebSocket handshake with {self.url} within connect_timeout="
-                    f"{config.connect_timeout:g} s"
-                ) from exc
             raise
-        self._handshaking = None
-        extensions = (ws.getheaders() or {}).get("sec-websocket-extensions")
-        if extensions:
-            # RFC 6455 §9.1: the client offered none, so the server may not use any; its
-            # frames would carry reserved bits this client cannot read.
-            ws.shutdown()  # type: ignore[no-untyped-call]
-            self.state = State.CLOSED
-            raise ProtocolViolationError(
-                f"{self.url} broke the WebSocket handshake: its 101 response names the "
-                f"extension(s) {extensions!r} in Sec-WebSocket-Extensions, but the client "
-                f"offered none"
-            )
         with self._close_lock:
             if self._closing:  # close() was called during the handshake
                 ws.shutdown()  # type: ignore[no-untyped-call]
@@ -297,16 +193,8 @@ class Connection:
             # Tolerant: a server without a welcome still works; keep the event.
             self._pushback.append(first)
 
-    @staticmethod
-    def _handshake_expired(ws: websocket.WebSocket, expired: threading.Event) -> None:
-        """Timer thread: the handshake's deadline passed; wake its blocked read."""
-        expired.set()
-        sock = ws.sock
-        if sock is not None:  # None: still in the TCP connect, bounded by its own timeout
-            try:
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def _track_handshake(self, ws: websocket.WebSocket | None) -> None:
+        self._handshaking = ws  # close() from another thread shuts its socket down
 
     def _note_welcome(self, event: StreamingResult) -> None:
         """Keep the connection's welcome and session id (the first welcome only)."""

@@ -21,7 +21,6 @@ from riptide_sync.exceptions import (
 )
 from riptide_sync.server import Faults
 from support import UNIT
-from support.leaks import threads_named
 from support.loopback import HTTPServerThread, LoopbackServer, QuietHandler, answer_every_post
 from support.ws_peer import PeerConnection, wire
 
@@ -266,7 +265,9 @@ def test_close_wakes_a_request_waiting_for_headers_at_once(call):
         assert isinstance(box[0], StreamConnectionError)
     client.close()
     server.close()
-    assert not threads_named("riptide-header-deadline")
+    from riptide_sync import _alarm
+
+    assert _alarm._alarm.live == 0  # no header deadline left pending on the alarm thread
 
 
 def test_dribbled_headers_cannot_outlive_timeout():

@@ -8,7 +8,7 @@ import pytest
 from riptide_sync._config import ClientConfig
 from riptide_sync._http import make_session, request_timeout, url_for
 from riptide_sync._http.session import proxy_for, resolve_verify
-from riptide_sync._ws.connection import ws_proxy_options
+from riptide_sync._ws.handshake import ws_proxy_options
 
 
 @pytest.fixture(autouse=True)

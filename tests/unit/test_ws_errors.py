@@ -11,7 +11,7 @@ import pytest
 import websocket
 
 from riptide_sync._http.errors import api_error
-from riptide_sync._ws.connection import proxy_options, sslopt_for
+from riptide_sync._ws.handshake import proxy_options, sslopt_for
 from riptide_sync._ws.errors import for_consumer, map_exception, translate
 from riptide_sync._ws.frames import FrameParser, MessageTooBig
 from riptide_sync.exceptions import (
