@@ -13,7 +13,9 @@ import websocket
 from riptide_sync._transport import StreamStats
 from riptide_sync._ws.connection import Connection
 from riptide_sync._ws.handshake import _recv_line
-from test_ws_bridge import WELCOME, config
+from test_ws_bridge import config
+
+from support.ws_peer import WELCOME
 
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
