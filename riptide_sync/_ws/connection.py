@@ -115,7 +115,7 @@ class Connection:
         """The close code received from the server, or None (no Close frame)."""
         self._handshaking: websocket.WebSocket | None = None
         if decode_on_reader is None:
-            decode_on_reader = config.overflow in ("drop_oldest", "drop_newest")
+            decode_on_reader = config.overflow.drops
         self._decode_on_reader = decode_on_reader
         self.queue = MessageQueue(config.queue_size, config.overflow, stats)
         self._pushback: list[StreamingResult] = []
