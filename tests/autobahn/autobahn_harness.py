@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -183,7 +184,9 @@ class EchoConnection(Connection):
 
 def riptide_echo_case(url: str) -> None:
     config = ClientConfig(
-        base_url=url.replace("ws://", "http://", 1),
+        # The case URL carries a query (runCase?case=N): the base URL is its origin only,
+        # and the Connection is given the full URL.
+        base_url="http://" + urllib.parse.urlsplit(url).netloc,
         ping_interval=None,  # the fuzzingserver judges every frame: no pings of our own
         ping_timeout=None,
         connect_timeout=CASE_TIMEOUT,
