@@ -23,6 +23,9 @@ Closing: ``close()`` may run on any thread. When a reader is blocked in ``receiv
 shuts the socket down (``shutdown(SHUT_RDWR)``), which wakes the read at once; the reader
 then closes the response on its own thread, so a socket is never closed under a running
 read. Otherwise ``close()`` closes the response itself.
+
+A little over 400 lines on purpose: reading, the drain after the summary and ``close()``
+share one lock-guarded state (``_reading``/``_closed``/``_ended``), so they stay together.
 """
 
 from __future__ import annotations
