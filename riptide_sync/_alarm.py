@@ -111,8 +111,16 @@ class _Alarm:
                 self.thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
                 self.thread.start()
             elif handle.when < self.sleep_until:
-                self.cond.notify()  # earlier than what the thread sleeps towards
+                self._wake()  # earlier than what the thread sleeps towards
         return handle
+
+    def _wake(self) -> None:
+        """(Lock held.) Wake the sleeping thread so it looks at the heap again. Until it
+        has, ``sleep_until`` says it is awake: the schedule()/cancel() pairs that follow
+        (a run of requests, faster than the thread gets the GIL back) need no wake-up
+        each, only the one already on its way."""
+        self.sleep_until = 0.0
+        self.cond.notify()
 
     def cancelled_one(self) -> None:
         """(Lock held.) One pending entry was cancelled; compact a heap that is mostly
@@ -121,7 +129,7 @@ class _Alarm:
         if self.live == 0:
             self.heap.clear()
             if self.sleep_until > time.monotonic() + LINGER:
-                self.cond.notify()  # it sleeps towards a cancelled entry: linger instead
+                self._wake()  # it sleeps towards a cancelled entry: linger instead
         elif len(self.heap) > 64 and len(self.heap) > 4 * self.live:
             self.heap = [entry for entry in self.heap if entry[2]._state == _PENDING]
             heapq.heapify(self.heap)

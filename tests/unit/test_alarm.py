@@ -140,3 +140,27 @@ def test_requests_in_a_row_do_not_wake_the_thread_each_time(monkeypatch) -> None
     fired = threading.Event()
     _alarm.schedule(0.01, fired.set)  # due before the linger ends: it is woken for it
     assert fired.wait(1)
+
+
+def test_one_wake_up_is_enough_until_the_thread_has_had_it(monkeypatch) -> None:
+    """The thread sleeps towards a far deadline that is then cancelled: that cancel wakes
+    it, and the schedule()+cancel() pairs that follow before it has run (the caller holds
+    the GIL) need no wake-up of their own. Before, every one of them woke it again."""
+    far = _alarm.schedule(30, lambda: None)
+    alarm = _alarm._alarm
+    deadline = time.monotonic() + 5
+    while alarm.sleep_until < far.when and time.monotonic() < deadline:
+        time.sleep(0.005)  # until the thread sleeps towards `far`
+    assert alarm.sleep_until == far.when
+    notifies = []
+    original = alarm.cond.notify
+    monkeypatch.setattr(alarm.cond, "notify", lambda n=1: (notifies.append(n), original(n)))
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1.0)  # the thread does not get the GIL in between: the worst case
+    try:
+        far.cancel()
+        for _ in range(100):
+            _alarm.schedule(30, lambda: None).cancel()
+    finally:
+        sys.setswitchinterval(previous)
+    assert len(notifies) == 1
