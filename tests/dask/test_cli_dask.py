@@ -165,4 +165,24 @@ def test_example_dask_crawl_runs():
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "2000 rows in 4 JSONL shards, 2000 rows in Parquet, 2000 ok; each index once: True" in proc.stdout
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in _without_shutdown_heartbeat(proc.stderr)
+
+
+def _without_shutdown_heartbeat(stderr: str) -> str:
+    """``stderr`` without distributed's own record of a worker heartbeat that met the
+    scheduler's closed comm while the LocalCluster shut down (a race inside distributed,
+    seen once in the CI run's Dask stage: "Failed to communicate with scheduler during
+    heartbeat", then a CommClosedError traceback). Any other traceback still fails."""
+    kept: list[str] = []
+    skipping = False
+    for line in stderr.splitlines():
+        if "Failed to communicate with scheduler during heartbeat" in line:
+            skipping = True
+            continue
+        if skipping and (not line.strip() or line[:1].isspace()
+                         or line.startswith(("Traceback", "The above exception", "During handling"))
+                         or "Error" in line.split(":", 1)[0]):
+            continue  # the record's traceback, down to its last "...Error: ..." line
+        skipping = False
+        kept.append(line)
+    return "\n".join(kept)
