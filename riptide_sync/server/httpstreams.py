@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from . import wire
-from .crawler import result_for
+from .crawler import Outcome, result_for
 from .httpapi import Rejected, aclosing, outcomes, read_crawl_body, validated_body
 from .middleware import STATE, compression_for, json_response
 from .state import Backpressure, FaultRunner, ServerState, StreamStopped, drain_then_abort, wait_until_gone
@@ -169,25 +169,50 @@ async def _ndjson_body(state: ServerState, req: wire.CrawlRequest, request_id: s
         "cache_hit_rate": cached / total}) + b"\n", droppable=False)
 
 
+class _Tally:
+    """The counts of one streamed crawl, as its progress lines and summary report them."""
+
+    __slots__ = ("completed", "successful", "cached")
+
+    def __init__(self) -> None:
+        self.completed = self.successful = self.cached = 0
+
+    async def add(self, req: wire.CrawlRequest, index: int, outcome: Outcome | None) -> str:
+        """Count one result and return its URL; ``outcome`` None: a synthetic result (a
+        success, never cached; every 256th yields to the loop, which a synthetic stream
+        otherwise never does)."""
+        self.completed += 1
+        if outcome is None:
+            self.successful += 1
+            if self.completed % 256 == 0:
+                await asyncio.sleep(0)
+            return req.urls[index]
+        self.successful += outcome.ok
+        self.cached += outcome.from_cache
+        return outcome.url
+
+
+def _eta(epoch0: float, elapsed: float, completed: int, total: int) -> str:
+    """``estimated_completion`` (RFC 3339) after ``completed`` of ``total`` in ``elapsed``
+    s; at 100% the real server sends the current time, not null."""
+    if completed < total:
+        return wire.rfc3339_at(epoch0 + elapsed / completed * total)
+    return wire.now_rfc3339()
+
+
 async def _ndjson_results(state: ServerState, req: wire.CrawlRequest, out: _LineWriter, source: Any,
                           synthetic: SyntheticMessages | None, started: float, started_wall: str,
                           epoch0: float) -> tuple[int, int, int]:
     total = len(req.urls)
     malformed = b'{"index":0,"result":{"url":\n'
-    completed = successful = cached = 0
+    tally = _Tally()
     async for item in source:
         index, outcome = item
-        completed += 1
+        url = await tally.add(req, index, None if synthetic is not None else outcome)
+        completed, successful = tally.completed, tally.successful
         if synthetic is not None:
-            successful += 1
-            url = req.urls[index]
             line = synthetic.ndjson.fill(synthetic.values(index, completed, url))
-            if completed % 256 == 0:
-                await asyncio.sleep(0)
         else:
-            url = outcome.url
-            successful += outcome.ok
-            cached += outcome.from_cache
             line = wire.dumps({"index": index, "result": result_for(outcome, "ndjson"), "progress": {
                 "completed": completed, "total": total, "success_rate": successful / completed}}) + b"\n"
         if state.config.faults.drop_results_for and state.drop_result(url):
@@ -196,10 +221,7 @@ async def _ndjson_results(state: ServerState, req: wire.CrawlRequest, out: _Line
         if not await out.put(line):
             continue
         if total > 10 and completed % 5 == 0:
-            elapsed = time.perf_counter() - started
-            # At 100% the real server sends the current time, not null.
-            eta = wire.rfc3339_at(epoch0 + elapsed / completed * total) if completed < total \
-                else wire.now_rfc3339()
+            eta = _eta(epoch0, time.perf_counter() - started, completed, total)
             await out.put(wire.dumps({
                 "operation_id": "crawl_stream", "operation_type": "batch_crawl", "started_at": started_wall,
                 "current_phase": "processing", "progress_percentage": completed * 100.0 / total,
@@ -209,7 +231,7 @@ async def _ndjson_results(state: ServerState, req: wire.CrawlRequest, out: _Line
             await out.after_result(malformed, state)
         if synthetic is None:
             await out.flush()
-    return completed, successful, cached
+    return tally.completed, tally.successful, tally.cached
 
 
 async def _synthetic_items(req: wire.CrawlRequest) -> Any:
@@ -273,7 +295,7 @@ async def _sse_body(state: ServerState, req: wire.CrawlRequest, out: _LineWriter
 async def _sse_results(state: ServerState, req: wire.CrawlRequest, out: _LineWriter, source: Any,
                        synthetic: SyntheticMessages | None, started: float, epoch0: float) -> tuple[int, int, int]:
     total = len(req.urls)
-    completed = successful = cached = 0
+    tally = _Tally()
     async for item in source:
         if item is None:
             # §3: a comment whose text is ":heartbeat" after keep_alive seconds without events.
@@ -281,20 +303,14 @@ async def _sse_results(state: ServerState, req: wire.CrawlRequest, out: _LineWri
             await out.flush()
             continue
         index, outcome = item
-        completed += 1
+        url = await tally.add(req, index, None if synthetic is not None else outcome)
+        completed, successful, cached = tally.completed, tally.successful, tally.cached
         elapsed_ms = int((time.perf_counter() - started) * 1000)
         if synthetic is not None:
-            successful += 1
-            url = req.urls[index]
             values = synthetic.values(index, completed, url)
             values["elapsed"] = str(elapsed_ms).encode()
             result_event = synthetic.sse.fill(values)
-            if completed % 256 == 0:
-                await asyncio.sleep(0)
         else:
-            url = outcome.url
-            successful += outcome.ok
-            cached += outcome.from_cache
             result_event = sse_event("result", wire.dumps({
                 "index": index, "result": result_for(outcome, "sse"), "processing_time_ms": elapsed_ms}),
                 event_id=index)
@@ -306,9 +322,7 @@ async def _sse_results(state: ServerState, req: wire.CrawlRequest, out: _LineWri
         await out.put(result_event)
         if total > 20 and completed % 10 == 0:
             elapsed = time.perf_counter() - started
-            # At 100% the real server sends the current time, not null.
-            eta = wire.rfc3339_at(epoch0 + elapsed / completed * total) if completed < total \
-                else wire.now_rfc3339()
+            eta = _eta(epoch0, elapsed, completed, total)
             await out.put(sse_event("status", wire.dumps({
                 "phase": "processing", "items_processed": completed, "items_remaining": total - completed,
                 "estimated_completion": eta,
@@ -317,4 +331,4 @@ async def _sse_results(state: ServerState, req: wire.CrawlRequest, out: _LineWri
             await out.after_result(b"event:result\ndata:{\"index\":\n\n", state)
         if synthetic is None:
             await out.flush()
-    return completed, successful, cached
+    return tally.completed, tally.successful, tally.cached
