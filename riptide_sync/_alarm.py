@@ -23,10 +23,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import os
 import threading
 import time
 from typing import Callable, Optional
+
+from . import _fork
 
 __all__ = ["schedule", "AlarmHandle", "LINGER", "THREAD_NAME"]
 
@@ -180,7 +181,7 @@ class _Alarm:
 
     # --- fork ---------------------------------------------------------------------------
 
-    def before_fork(self) -> None:
+    def _before_fork(self) -> None:
         """Stop an idle alarm thread before ``fork()`` (bounded: 1 s); a busy one (a
         deadline pending for another thread's request) goes on."""
         with self.cond:
@@ -191,7 +192,7 @@ class _Alarm:
             self.cond.notify()
         thread.join(1.0)
 
-    def after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self) -> None:
         """The child has no alarm thread, and the parent's deadlines are not its own."""
         self._reset()
 
@@ -205,5 +206,4 @@ def schedule(delay: float, fn: Callable[[], None]) -> AlarmHandle:
     return _alarm.schedule(delay, fn)
 
 
-if hasattr(os, "register_at_fork"):  # every POSIX system; Windows has no fork()
-    os.register_at_fork(before=_alarm.before_fork, after_in_child=_alarm.after_fork_in_child)
+_fork.register(_alarm)  # the process's one at-fork registry (before the fork, and in the child)

@@ -12,7 +12,9 @@ what it inherited: the client its pooled connections and its lock, a WebSocket c
 its socket and spill file, an HTTP stream its socket. Those run on the child's only thread,
 before any other code, so they take no lock another (parent) thread might have held at the
 fork; they close file descriptors and never ``shutdown()`` a socket, which would cut the
-parent's connection too.
+parent's connection too. An object with a ``_before_fork()`` also has it called in the
+parent just before each fork (the alarm thread of :mod:`riptide_sync._alarm` stops there
+when idle, so a process that forks between crawls has no thread of ours).
 
 Objects that only check the owner (a stream iterated in the child it was not opened in)
 compare :func:`pid` with the pid they recorded. A fork from C code that runs no at-fork
@@ -42,7 +44,8 @@ def pid() -> int:
 
 
 def register(obj: Any) -> None:
-    """Call ``obj._after_fork_in_child()`` in every child forked while ``obj`` is alive."""
+    """Call ``obj._after_fork_in_child()`` in every child forked while ``obj`` is alive,
+    and ``obj._before_fork()`` (if it has one) in the parent just before each fork."""
     _live.add(obj)
 
 
@@ -56,6 +59,17 @@ def close_inherited_socket(sock: Any) -> None:
         pass
 
 
+def _before_fork() -> None:
+    for obj in list(_live):
+        hook = getattr(obj, "_before_fork", None)
+        if hook is None:
+            continue
+        try:
+            hook()
+        except Exception:  # pragma: no cover - safety net: never break the fork
+            logger.warning("! before-fork handler of %r failed", obj, exc_info=True)
+
+
 def _after_fork_in_child() -> None:
     global _pid
     _pid = os.getpid()
@@ -67,4 +81,4 @@ def _after_fork_in_child() -> None:
 
 
 if hasattr(os, "register_at_fork"):  # every POSIX system; Windows has no fork()
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
