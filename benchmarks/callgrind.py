@@ -47,6 +47,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _ROW = re.compile(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S.*?)\s*$")
 _RECURSION = re.compile(r"'\d+$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]+$")
 
 
 # --- parsing (pure) --------------------------------------------------------------------------
@@ -75,23 +76,29 @@ def parse_totals(text: str) -> int:
     raise ValueError("no 'totals:', 'summary:' or 'PROGRAM TOTALS' line in the callgrind text")
 
 
-def function_name(location: str) -> str:
+def split_location(location: str) -> tuple[str, str]:
     """``/src/Python/ceval.c:_PyEval_EvalFrameDefault'2 [/lib/libpython3.11.so.1.0]`` ->
-    ``_PyEval_EvalFrameDefault [libpython3.11.so.1.0]``: the source path dropped, the
-    object reduced to its file name, callgrind's recursion-depth suffix removed (so every
-    depth of one function adds up to one row)."""
+    ``("_PyEval_EvalFrameDefault", "libpython3.11.so.1.0")``: the source path dropped, the
+    object reduced to its file name ("" when the row names none), callgrind's
+    recursion-depth suffix removed (so every depth of one function adds up to one row)."""
     obj = ""
     if location.endswith("]") and " [" in location:
         location, obj = location[:-1].rsplit(" [", 1)
-        obj = " [" + os.path.basename(obj) + "]"
+        obj = os.path.basename(obj)
     func = location.split(":", 1)[1] if ":" in location else location  # C++/Rust names have "::"
-    return _RECURSION.sub("", func.strip()) + obj
+    return _RECURSION.sub("", func.strip()), obj
 
 
 def parse_functions(annotate_text: str) -> dict[str, int]:
     """Self instructions per function from ``callgrind_annotate --inclusive=no`` output
-    (its ``file:function`` table; rows of one function under several names are summed)."""
-    out: dict[str, int] = {}
+    (its ``file:function`` table), named ``function [object]``.
+
+    Rows of one function add up: its recursion depths, and the rows of code inlined from
+    headers (those name no object; they take the one the function's other rows name).
+    Functions of a stripped library (hex addresses: orjson's wheel) add up to one row,
+    ``(no symbols) [object]``."""
+    values: dict[str, int] = {}
+    objects: dict[str, str] = {}
     in_table = False
     for line in annotate_text.splitlines():
         if line.strip().endswith("file:function"):
@@ -100,14 +107,20 @@ def parse_functions(annotate_text: str) -> dict[str, int]:
         if not in_table:
             continue
         if line.startswith("-----") or not line.strip():
-            if out:
+            if values:
                 break  # the table ends; anything after is source annotation
             continue
         match = _ROW.match(line)
-        if match:
-            name = function_name(match.group(2))
-            out[name] = out.get(name, 0) + int(match.group(1).replace(",", ""))
-    return out
+        if not match:
+            continue
+        func, obj = split_location(match.group(2))
+        if _ADDRESS.match(func):
+            func = f"(no symbols) [{obj}]" if obj else "(no symbols)"
+        elif obj:
+            objects.setdefault(func, obj)
+        values[func] = values.get(func, 0) + int(match.group(1).replace(",", ""))
+    return {f"{func} [{objects[func]}]" if func in objects else func: value
+            for func, value in values.items()}
 
 
 def per_event(low: int, high: int, events: int) -> float:
