@@ -3,11 +3,13 @@
 Usage::
 
     python -m benchmarks.callgrind CLIENT [CLIENT ...] [--size 200] [--counts 2000,6000]
-                                   [--top 15] [--by-thread] [--json FILE]
+                                   [--chunk 100] [--top 15] [--by-thread] [--json FILE]
 
-Starts one synthetic-mode server (:func:`benchmarks.run.server`, 100 URLs a request) in
-its own process, then runs each client (:mod:`benchmarks.clients`, one process per run)
-under ``valgrind --tool=callgrind --separate-threads=yes`` once at each of the two counts.
+Starts one synthetic-mode server (:func:`benchmarks.run.server`) in its own process, its
+limit ``--chunk`` URLs a request (100 by default: the real server's; every client sends
+requests of that size), then runs each client (:mod:`benchmarks.clients`, one process
+per run) under ``valgrind --tool=callgrind --separate-threads=yes`` once at each of the
+two counts.
 Instructions per event = (Ir(high) - Ir(low)) / (high - low): start-up, imports, the
 client's warm-up crawl and the connection set-up are in both runs and cancel out.
 
@@ -169,7 +171,7 @@ def _env() -> dict[str, str]:
     return env
 
 
-def measure(client: str, base: str, count: int, workdir: str,
+def measure(client: str, base: str, count: int, workdir: str, chunk: int = 100,
             timeout: float = 3600.0) -> dict[int, tuple[int, dict[str, int]]]:
     """One client run under callgrind: {thread number: (total Ir, self Ir per function)}.
 
@@ -179,7 +181,7 @@ def measure(client: str, base: str, count: int, workdir: str,
     out = os.path.join(workdir, f"{client}-{count}.out")
     cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes",
            f"--callgrind-out-file={out}", sys.executable, "-m", "benchmarks.clients",
-           client, base, str(count)]
+           client, base, str(count), "--chunk", str(chunk)]
     run = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True,
                          timeout=timeout)
     lines = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
@@ -248,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("clients", nargs="+", metavar="CLIENT", help=", ".join(CLIENTS))
     parser.add_argument("--size", type=int, default=200, help="document size (bytes)")
     parser.add_argument("--counts", default="2000,6000", help="LOW,HIGH results per run")
+    parser.add_argument("--chunk", type=int, default=100,
+                        help="URLs per request (the server's limit too)")
     parser.add_argument("--top", type=int, default=15, help="functions shown per client")
     parser.add_argument("--by-thread", action="store_true",
                         help="also the top functions of each thread")
@@ -262,15 +266,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--counts must be LOW,HIGH (two integers), got {args.counts!r}")
     if not 0 < low < high:
         parser.error(f"--counts needs 0 < LOW < HIGH, got {args.counts!r}")
+    if args.chunk < 1:
+        parser.error(f"--chunk must be >= 1, got {args.chunk}")
     check_tools()
     rows = []
     workdir = tempfile.mkdtemp(prefix="riptide-callgrind-")
     try:
-        with server(args.size, 100) as base:
+        with server(args.size, args.chunk) as base:
             for client in args.clients:
-                row = compare(client, measure(client, base, low, workdir),
-                              measure(client, base, high, workdir), high - low, args.top)
-                row.update(size=args.size, counts=[low, high])
+                row = compare(client, measure(client, base, low, workdir, args.chunk),
+                              measure(client, base, high, workdir, args.chunk), high - low,
+                              args.top)
+                row.update(size=args.size, counts=[low, high], chunk=args.chunk)
                 rows.append(row)
                 print(format_result(row, args.by_thread), flush=True)
     finally:

@@ -70,7 +70,8 @@ def test_function_names_lose_the_source_path_and_the_recursion_suffix() -> None:
         "/tmp/b/Python/ceval.c:_PyEval_EvalFrameDefault'2 [/root/lib/libpython3.11.so.1.0]"
     ) == ("_PyEval_EvalFrameDefault", "libpython3.11.so.1.0")
     assert callgrind.split_location("???:memcpy") == ("memcpy", "")
-    assert callgrind.split_location("???:orjson::loads [/v/orjson.so]") == ("orjson::loads", "orjson.so")
+    assert callgrind.split_location("???:orjson::loads [/v/orjson.so]") == ("orjson::loads",
+                                                                            "orjson.so")
 
 
 def test_function_table_sums_recursion_depths_and_stops_at_the_source_annotation() -> None:
@@ -117,9 +118,10 @@ def test_compare_adds_threads_up_and_keeps_each_threads_figure() -> None:
     assert "thread 2 (50/event):" in text
 
 
-def test_command_line_errors_name_the_value_before_anything_runs(capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_line_errors_name_the_value_before_anything_runs(
+        capsys: pytest.CaptureFixture[str]) -> None:
     for argv, needle in ((["nosuch"], "nosuch"), (["picows", "--counts", "6000,2000"], "6000,2000"),
-                         (["picows", "--counts", "x"], "'x'")):
+                         (["picows", "--counts", "x"], "'x'"), (["picows", "--chunk", "0"], "0")):
         with pytest.raises(SystemExit):
             callgrind.main(argv)
         assert needle in capsys.readouterr().err
