@@ -244,6 +244,20 @@ def format_result(row: dict[str, Any], by_thread: bool = False) -> str:
     return "\n".join(lines)
 
 
+def format_summary(rows: list[dict[str, Any]]) -> str:
+    """One line per client: instructions per event, and relative to the first client."""
+    if not rows:
+        return ""
+    first = rows[0]["per_event"] or 1.0
+    head = (f"{rows[0]['size']} B documents, {rows[0]['counts'][0]:,} -> "
+            f"{rows[0]['counts'][1]:,} results, {rows[0]['chunk']} URLs a request")
+    lines = [head, f"{'client':<18}{'instructions/event':>20}{'x first':>9}"]
+    for row in rows:
+        lines.append(f"{row['client']:<18}{row['per_event']:>20,.0f}"
+                     f"{row['per_event'] / first:>9.2f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.callgrind",
                                      description=__doc__.split("\n\n")[0])
@@ -282,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(format_result(row, args.by_thread), flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    print("\n" + format_summary(rows))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(rows, f, indent=1)

@@ -116,6 +116,11 @@ def test_compare_adds_threads_up_and_keeps_each_threads_figure() -> None:
     text = callgrind.format_result(row, by_thread=True)
     assert text.startswith("sdk_ws: 260 instructions/event")
     assert "thread 2 (50/event):" in text
+    other = dict(row, client="picows", per_event=520.0)
+    summary = callgrind.format_summary([dict(row, size=200, counts=[2000, 6000], chunk=100),
+                                        dict(other, size=200, counts=[2000, 6000], chunk=100)])
+    assert "200 B documents, 2,000 -> 6,000 results, 100 URLs a request" in summary
+    assert summary.splitlines()[-1].split() == ["picows", "520", "2.00"]
 
 
 def test_command_line_errors_name_the_value_before_anything_runs(
