@@ -204,8 +204,10 @@ def measure(client: str, base: str, count: int, workdir: str, chunk: int = 100,
 
 
 def compare(client: str, low: dict[int, tuple[int, dict[str, int]]],
-            high: dict[int, tuple[int, dict[str, int]]], events: int, top: int) -> dict[str, Any]:
-    """The per-event figures of one client from its two runs (see the module docstring)."""
+            high: dict[int, tuple[int, dict[str, int]]], events: int,
+            top: int | None = None) -> dict[str, Any]:
+    """The per-event figures of one client from its two runs (see the module docstring);
+    ``top`` functions per table, None: all."""
     numbers = sorted(set(low) | set(high))
     zero: tuple[int, dict[str, int]] = (0, {})
     threads = {n: per_event(low.get(n, zero)[0], high.get(n, zero)[0], events) for n in numbers}
@@ -223,8 +225,8 @@ def compare(client: str, low: dict[int, tuple[int, dict[str, int]]],
     }
 
 
-def format_result(row: dict[str, Any], by_thread: bool = False) -> str:
-    """One client's block of the printed report."""
+def format_result(row: dict[str, Any], by_thread: bool = False, top: int = 15) -> str:
+    """One client's block of the printed report: the ``top`` functions of each table."""
     threads = "  ".join(f"t{n} {v / 1e3:,.1f}k" for n, v in row["threads"].items()
                         if abs(v) >= 50)
     lines = [f"{row['client']}: {row['per_event']:,.0f} instructions/event "
@@ -232,7 +234,7 @@ def format_result(row: dict[str, Any], by_thread: bool = False) -> str:
 
     def table(rows: list[tuple[str, float]], indent: str) -> None:
         total = row["per_event"] or 1.0
-        for name, value in rows:
+        for name, value in rows[:top]:
             lines.append(f"{indent}{value:>10,.0f}  {100 * value / total:5.1f}%  {name}")
 
     table(row["functions"], "  ")
@@ -269,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=15, help="functions shown per client")
     parser.add_argument("--by-thread", action="store_true",
                         help="also the top functions of each thread")
-    parser.add_argument("--json", metavar="FILE", help="write the figures as JSON too")
+    parser.add_argument("--json", metavar="FILE",
+                        help="write the figures as JSON too (every function, not only --top)")
     args = parser.parse_args(argv)
     unknown = [c for c in args.clients if c not in CLIENTS]
     if unknown:
@@ -289,11 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         with server(args.size, args.chunk) as base:
             for client in args.clients:
                 row = compare(client, measure(client, base, low, workdir, args.chunk),
-                              measure(client, base, high, workdir, args.chunk), high - low,
-                              args.top)
+                              measure(client, base, high, workdir, args.chunk), high - low)
                 row.update(size=args.size, counts=[low, high], chunk=args.chunk)
                 rows.append(row)
-                print(format_result(row, args.by_thread), flush=True)
+                print(format_result(row, args.by_thread, args.top), flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print("\n" + format_summary(rows))

@@ -115,6 +115,7 @@ def test_compare_adds_threads_up_and_keeps_each_threads_figure() -> None:
     assert row["thread_functions"][3] == [("b", 10.0)]
     text = callgrind.format_result(row, by_thread=True)
     assert text.startswith("sdk_ws: 260 instructions/event")
+    assert len(callgrind.format_result(row, top=1).splitlines()) == 2  # the head + 1 function
     assert "thread 2 (50/event):" in text
     other = dict(row, client="picows", per_event=520.0)
     summary = callgrind.format_summary([dict(row, size=200, counts=[2000, 6000], chunk=100),
