@@ -60,6 +60,14 @@ _BATCH_MAX = 32
 consumer and the pump meet once per batch (one lock round trip and one thread switch),
 not once per event. At most ``(_HANDOFF_SIZE + 1) * _BATCH_MAX`` events wait in pumps."""
 
+_STAY = 32
+"""Events the consumer takes from one watched lane in a row while it has them ready, before
+it looks at the next lane first. Staying on the lane that has events is the hot path: when
+the other lane is empty (waiting for its crawl, or the server is the slower side), looking
+there first for every event was a miss and the slow path each time (two more ``ready()``
+calls and a loop per event). 32 keeps the order fair and no lane's reader waits long: a
+WebSocket lane's bounded queue holds far more."""
+
 _WAIT_SLICE = 0.25
 """Longest single wait of the consumer and the pumps on the hand-off (close() latency)."""
 
@@ -98,7 +106,9 @@ class FanIn:
         self._readable = threading.Event()
         """Set by watched sources (and pumps) when something may be ready to read."""
         self._turn = 0
-        """Which watched lane the consumer looks at first (round robin)."""
+        """Which watched lane the consumer looks at first (round robin, see _STAY)."""
+        self._stayed = 0
+        """Events taken in a row from the lane in turn (up to _STAY)."""
         self._check_at = 0.0
         """When the watched lanes' deadlines are next checked on the hot path."""
 
@@ -208,7 +218,11 @@ class FanIn:
                 current = lane.source
                 assert current is not None
                 if current.ready():
-                    self._turn += 1
+                    stayed = self._stayed + 1
+                    if stayed >= _STAY:
+                        self._turn += 1  # fairness: the next lane is looked at first
+                        stayed = 0
+                    self._stayed = stayed
                     try:
                         return lane, current.receive(0.0)
                     except StreamingError as exc:
@@ -265,7 +279,9 @@ class FanIn:
                 current = lane.source
                 assert current is not None
                 if current.ready():
-                    self._turn = turn + step + 1
+                    # Stay on this lane while it has events (the hot path), a fresh streak.
+                    self._turn = turn + step
+                    self._stayed = 1
                     try:
                         return lane, current.receive(0.0)
                     except StreamingError as exc:
