@@ -59,6 +59,11 @@ class _HTTPStreamTransport:
         self._lock = threading.Lock()
         self._closed = False
         self._reader: LaneReader | None = None
+        self._headers = {"Accept": self.accept, "Accept-Encoding": "identity"}
+        """This transport's request headers (§2.2: a compressed body may be held back by
+        the compressor, so no compression)."""
+        self._template: tuple[str, requests.PreparedRequest, dict[str, Any]] | None = None
+        """(URL, the request prepared once, requests' send() settings), see _post()."""
 
     def lane_reader(self) -> LaneReader:
         """This transport's read-ahead thread (made on first use; the transport carries one
@@ -94,14 +99,7 @@ class _HTTPStreamTransport:
             self._waits.add(wait)
         try:
             with translate_errors(f"POST {url}", url), wait.current():
-                response = self.session.post(
-                    url,
-                    json=body,
-                    stream=True,
-                    timeout=request_timeout(self.config),
-                    # §2.2: a compressed body may be held back by the compressor.
-                    headers={"Accept": self.accept, "Accept-Encoding": "identity"},
-                )
+                response = self._post(url, body)
         finally:
             with self._lock:
                 self._waits.discard(wait)
@@ -125,6 +123,32 @@ class _HTTPStreamTransport:
             source.close()
             raise StreamConnectionError(f"the {self.name} transport is closed")
         return source
+
+    def _post(self, url: str, body: dict[str, Any]) -> requests.Response:
+        """POST ``body`` as JSON to ``url`` on the session, streamed.
+
+        The chunks of a long list are the same request but for the body, so this
+        transport prepares it once (the session's headers, auth, netrc and cookies merged,
+        the proxy and TLS settings resolved) and then only encodes each body: requests'
+        full ``Session.request`` costs ~0.4 ms of CPU per call, 4 us per result at 100
+        URLs a request. Not while the session holds cookies (a load balancer's sticky
+        cookie, set by an earlier response, must go out on the next request) or an auth
+        hook (it may sign the body): then every request is prepared in full."""
+        session = self.session
+        timeout = request_timeout(self.config)
+        if session.auth is not None or session.cookies:
+            self._template = None
+            return session.post(url, json=body, stream=True, timeout=timeout,
+                                headers=self._headers)
+        template = self._template
+        if template is None or template[0] != url:
+            prepared = session.prepare_request(
+                requests.Request("POST", url, headers=self._headers))
+            settings = session.merge_environment_settings(url, {}, True, None, None)
+            self._template = template = (url, prepared, settings)
+        prepared = template[1].copy()
+        prepared.prepare_body(None, None, json=body)
+        return session.send(prepared, timeout=timeout, **template[2])
 
     def _forget(self, source: HTTPEventSource) -> None:
         with self._lock:
