@@ -21,7 +21,7 @@ import time
 from typing import Callable
 
 from ._transport import EventSource, Transport
-from .exceptions import StreamConnectionError, StreamingError, StreamTimeoutError
+from .exceptions import APIError, StreamConnectionError, StreamingError, StreamTimeoutError
 from .models import StreamingResult
 from .protocol.events import RequestState
 from .protocol.session import server_finished
@@ -117,6 +117,10 @@ class FanIn:
         driver closes the transports next (which wakes a pump blocked in receive()), then
         calls :meth:`join`."""
         self.closed = True
+        self._readable.set()
+
+    def wake(self) -> None:
+        """Wake the consumer if it waits here (a watched source may be ready); any thread."""
         self._readable.set()
 
     def join(self, timeout: float) -> None:
@@ -225,7 +229,7 @@ class FanIn:
                     self._stayed = stayed
                     try:
                         return lane, current.receive(0.0)
-                    except StreamingError as exc:
+                    except (StreamingError, APIError) as exc:  # ends the request
                         return lane, exc
             return self._next_watched(active, watched, pumped)
         ready = self._ready
@@ -284,7 +288,7 @@ class FanIn:
                     self._stayed = 1
                     try:
                         return lane, current.receive(0.0)
-                    except StreamingError as exc:
+                    except (StreamingError, APIError) as exc:  # ends the request
                         return lane, exc
             if pumped:
                 try:

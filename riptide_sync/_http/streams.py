@@ -26,6 +26,7 @@ from ..models import StreamingResult
 from ..protocol.ndjson import NDJSONDecoder, classify_line
 from ..protocol.sse import SSEDecoder, sse_to_event
 from .errors import raise_for_response, translate_errors
+from .opening import OpeningSource
 from .readahead import LaneReader
 from .session import request_timeout, url_for
 from .source import HTTPEventSource
@@ -88,13 +89,32 @@ class _HTTPStreamTransport:
             StreamTimeoutError: connect or response headers timed out.
             APIError subclasses: the server answered with a status other than 200.
         """
+        return self.open_with(urls, options, HeaderWait())
+
+    def open_crawl_watched(
+        self, urls: list[str], options: dict[str, Any] | None, wake: Callable[[], None]
+    ) -> OpeningSource | None:
+        """Send the request on this lane's reader thread and return at once: a source the
+        consumer reads among others (``wake()`` is called whenever it may be ready); the
+        POST's failure is its first ``receive()`` (see :mod:`riptide_sync._http.opening`).
+        None when the transport is closed."""
+        if self._closed:
+            return None
+        source = OpeningSource(self, urls, options, wake)
+        return source if source.start() else None
+
+    def open_with(
+        self, urls: list[str], options: dict[str, Any] | None, wait: HeaderWait
+    ) -> HTTPEventSource:
+        """:meth:`open_crawl`, with ``wait`` for the response headers (its ``cancel()``
+        ends the wait from any thread)."""
         if self._closed:
             raise StreamConnectionError(f"the {self.name} transport is closed")
         body: dict[str, Any] = {"urls": urls}
         if options is not None:
             body["options"] = options
         url = url_for(self.config, self.path)
-        wait = HeaderWait()  # close() ends the wait for headers at once (wakeable.py)
+        # close() ends the wait for headers at once (wakeable.py)
         with self._lock:
             self._waits.add(wait)
         try:
