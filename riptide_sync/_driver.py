@@ -219,9 +219,25 @@ class StreamCore:
             lane.transport = self.make_transport()
             if self.closed:  # close() ran while the transport was being made
                 lane.transport.close()
+        others_active = any(other.request is not None for other in self.lanes if other is not lane)
+        shared = len(self.lanes) > 1 and (others_active or self.session.has_unplanned)
         lane.request = self.rules.start(plan)
+        lane.watched = False
         try:
-            lane.source = lane.transport.open_crawl(plan.urls, self.options)
+            source = None
+            if others_active:
+                # Another request is streaming: the consumer must not wait for this one's
+                # response (a round trip) while the other's results wait. A transport that
+                # can sends it on the lane's own thread; a failure to open then comes as
+                # the request's first event, and ends it like any failure.
+                open_watched = getattr(lane.transport, "open_crawl_watched", None)
+                if open_watched is not None:
+                    source = open_watched(plan.urls, self.options, self.fanin.wake)
+            if source is not None:
+                lane.watched = True
+            else:
+                source = lane.transport.open_crawl(plan.urls, self.options)
+            lane.source = source
         except BaseException:
             lane.request = None
             raise
@@ -231,9 +247,7 @@ class StreamCore:
             logger.info("> resumed the %s stream: re-requested %d URL(s) without a result",
                         self.transport.name, plan.resumed)
         lane.last_item = time.monotonic()
-        others_active = any(other.request is not None for other in self.lanes if other is not lane)
-        lane.watched = False
-        if len(self.lanes) > 1 and (others_active or self.session.has_unplanned):
+        if shared and not lane.watched:
             # More than one request will be in flight: the consumer reads this one among
             # the others when its source can wake it (WebSocket: the reader thread queues
             # and wakes), else a pump thread reads it. A request that is alone (one chunk,

@@ -21,7 +21,7 @@ import time
 from typing import Callable
 
 from ._transport import EventSource, Transport
-from .exceptions import StreamConnectionError, StreamingError, StreamTimeoutError
+from .exceptions import APIError, StreamConnectionError, StreamingError, StreamTimeoutError
 from .models import StreamingResult
 from .protocol.events import RequestState
 from .protocol.session import server_finished
@@ -59,6 +59,14 @@ _BATCH_MAX = 32
 """Events a pump hands over at once at most: every event its source already holds, so the
 consumer and the pump meet once per batch (one lock round trip and one thread switch),
 not once per event. At most ``(_HANDOFF_SIZE + 1) * _BATCH_MAX`` events wait in pumps."""
+
+_STAY = 32
+"""Events the consumer takes from one watched lane in a row while it has them ready, before
+it looks at the next lane first. Staying on the lane that has events is the hot path: when
+the other lane is empty (waiting for its crawl, or the server is the slower side), looking
+there first for every event was a miss and the slow path each time (two more ``ready()``
+calls and a loop per event). 32 keeps the order fair and no lane's reader waits long: a
+WebSocket lane's bounded queue holds far more."""
 
 _WAIT_SLICE = 0.25
 """Longest single wait of the consumer and the pumps on the hand-off (close() latency)."""
@@ -98,7 +106,9 @@ class FanIn:
         self._readable = threading.Event()
         """Set by watched sources (and pumps) when something may be ready to read."""
         self._turn = 0
-        """Which watched lane the consumer looks at first (round robin)."""
+        """Which watched lane the consumer looks at first (round robin, see _STAY)."""
+        self._stayed = 0
+        """Events taken in a row from the lane in turn (up to _STAY)."""
         self._check_at = 0.0
         """When the watched lanes' deadlines are next checked on the hot path."""
 
@@ -107,6 +117,10 @@ class FanIn:
         driver closes the transports next (which wakes a pump blocked in receive()), then
         calls :meth:`join`."""
         self.closed = True
+        self._readable.set()
+
+    def wake(self) -> None:
+        """Wake the consumer if it waits here (a watched source may be ready); any thread."""
         self._readable.set()
 
     def join(self, timeout: float) -> None:
@@ -208,10 +222,14 @@ class FanIn:
                 current = lane.source
                 assert current is not None
                 if current.ready():
-                    self._turn += 1
+                    stayed = self._stayed + 1
+                    if stayed >= _STAY:
+                        self._turn += 1  # fairness: the next lane is looked at first
+                        stayed = 0
+                    self._stayed = stayed
                     try:
                         return lane, current.receive(0.0)
-                    except StreamingError as exc:
+                    except (StreamingError, APIError) as exc:  # ends the request
                         return lane, exc
             return self._next_watched(active, watched, pumped)
         ready = self._ready
@@ -265,10 +283,12 @@ class FanIn:
                 current = lane.source
                 assert current is not None
                 if current.ready():
-                    self._turn = turn + step + 1
+                    # Stay on this lane while it has events (the hot path), a fresh streak.
+                    self._turn = turn + step
+                    self._stayed = 1
                     try:
                         return lane, current.receive(0.0)
-                    except StreamingError as exc:
+                    except (StreamingError, APIError) as exc:  # ends the request
                         return lane, exc
             if pumped:
                 try:

@@ -9,7 +9,9 @@ after the summary cost ~0.3 ms of wall time per 100 results, enough for the defa
 is one thread, ``riptide-http-reader``, started on the lane's first read-ahead and ended
 by the transport's ``close()``: between requests it sleeps on a condition variable.
 
-What it runs is the source's own loop (``HTTPEventSource._read_ahead``), which ends at the
+What it runs is a request's POST while another request of the stream is streaming
+(:mod:`riptide_sync._http.opening`), and the source's own loop
+(``HTTPEventSource._read_ahead``), which ends at the
 end of the body, the first error, or the source's ``close()`` (a socket shutdown wakes
 it), and then sets the source's ``ahead_done`` event.
 

@@ -26,6 +26,8 @@ class CountingForwarder:
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.accepted = 0
+        self.sent = bytearray()
+        """Every byte the clients sent, in arrival order (one client at a time here)."""
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)
         self.port = self._listener.getsockname()[1]
@@ -42,11 +44,12 @@ class CountingForwarder:
                 continue
             self.accepted += 1
             upstream = socket.create_connection(self.target)
-            relay = threading.Thread(target=self._relay, args=(client, upstream), daemon=True)
+            relay = threading.Thread(target=self._relay, args=(client, upstream, client),
+                                     daemon=True)
             self._threads.append(relay)
             relay.start()
 
-    def _relay(self, a: socket.socket, b: socket.socket) -> None:
+    def _relay(self, a: socket.socket, b: socket.socket, client: socket.socket) -> None:
         peer = {a: b, b: a}
         with selectors.DefaultSelector() as sel, a, b:
             sel.register(a, selectors.EVENT_READ)
@@ -61,6 +64,8 @@ class CountingForwarder:
                         data = b""
                     if not data:
                         return
+                    if sock is client:
+                        self.sent += data
                     peer[sock].sendall(data)
 
     def close(self) -> None:
@@ -106,3 +111,48 @@ def test_chunks_of_a_long_list_reuse_the_pooled_connections(
                          if e.event_type == "result")
     assert indices == list(range(1000))
     assert forwarder.accepted <= parallel
+
+
+def _posts(sent: bytes) -> list[bytes]:
+    """The header blocks of the POST requests in ``sent`` (bodies left out)."""
+    return [block.split(b"\r\n\r\n", 1)[0] for block in sent.split(b"POST ")[1:]]
+
+
+def test_the_chunks_of_a_long_list_are_prepared_once(forwarder: CountingForwarder) -> None:
+    """requests' full preparation of a request (headers, auth, netrc, cookies merged) runs
+    once per stream, not once per chunk (before: once per chunk, 10 here), and every chunk
+    still goes out with the same headers and its own body."""
+    urls = [f"https://example.org/page/{i}" for i in range(1000)]
+    with RipTideClient(f"http://127.0.0.1:{forwarder.port}", parallel=1,
+                       api_key="k-123") as client:
+        prepared = []
+        prepare = client.http.prepare_request
+        client.http.prepare_request = lambda request: prepared.append(request) or prepare(request)
+        indices = sorted(e.data["index"] for e in client.streaming.crawl_ndjson(urls)
+                         if e.event_type == "result")
+    assert indices == list(range(1000))
+    assert len(prepared) == 1
+    posts = _posts(bytes(forwarder.sent))
+    assert len(posts) == 10
+    for head in posts:
+        assert b"X-API-Key: k-123" in head and b"Accept-Encoding: identity" in head
+        assert b"Accept: application/x-ndjson" in head
+
+
+def test_a_cookie_set_during_a_stream_goes_out_with_the_next_chunks(
+    forwarder: CountingForwarder,
+) -> None:
+    """A cookie in the session (say a load balancer's sticky cookie) is sent with every
+    request made after it was set: the once-prepared request is not used then."""
+    urls = [f"https://example.org/page/{i}" for i in range(300)]
+    with RipTideClient(f"http://127.0.0.1:{forwarder.port}", parallel=1) as client:
+        results = 0
+        for event in client.streaming.crawl_ndjson(urls):
+            if event.event_type == "result":
+                results += 1
+                if results == 1:
+                    client.http.cookies.set("sticky", "lb-7")
+    assert results == 300
+    posts = _posts(bytes(forwarder.sent))
+    assert len(posts) == 3
+    assert [b"Cookie: sticky=lb-7" in head for head in posts] == [False, True, True]
