@@ -269,6 +269,8 @@ _urlish = st.one_of(
               _url_parts),
     st.text(max_size=20),
     st.just("https://example.org/" + "a" * 2028), st.just("https://example.org/" + "a" * 2029),
+    # two plain URLs glued by a separator-like character: one value, not two URLs
+    st.sampled_from(" \n\t\r\x0b\x00").map(lambda sep: f"https://a.example/x{sep}https://b.example/"),
 )
 
 
