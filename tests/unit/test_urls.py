@@ -170,3 +170,23 @@ def test_check_each_url_takes_the_whole_list_path(monkeypatch):
     urls_module.check_each_url(LONG, range(3000, 3000 + len(LONG)))
     with pytest.raises(AssertionError, match="per-URL check"):  # the loop still names bad ones
         urls_module.check_each_url(LONG[:5] + ["ftp://x/"], range(6))
+
+
+def test_every_stream_call_refuses_a_bad_last_url_before_any_io(monkeypatch):
+    """The contract the fast path keeps: URL 19,999 of 20,000 is checked before a transport
+    exists, on every transport (a guard, not a fix: it held before too)."""
+    from riptide_sync import RipTideClient
+    from riptide_sync.streaming import StreamingAPI
+
+    def no_transport(self, stats):
+        raise AssertionError("a transport was made before the URLs were checked")
+
+    for name in ("_websocket_transport", "_ndjson_transport", "_sse_transport"):
+        monkeypatch.setattr(StreamingAPI, name, no_transport)
+    client = RipTideClient("http://127.0.0.1:9")  # the discard port: nothing listens
+    urls = LONG[:-1] + ["https://a.example/x y"]
+    for crawl in (client.streaming.crawl_websocket, client.streaming.crawl_ndjson,
+                  client.streaming.crawl_sse):
+        with pytest.raises(ValidationError) as info:
+            crawl(urls)
+        assert info.value.field == "urls[19999]"
