@@ -32,7 +32,8 @@ _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9._~-]+(?::(\d{1,5}))?(?:[/?#].*)?",
 # followed by a path/query/fragment delimiter or the URL's end; lengths apart.
 # Only the starts are matched: an earlier single match of the whole joined list
 # ("(?:url\n)*") kept a backtracking frame per URL in the regex engine, 13 MB for 20,000
-# URLs (5 ms warm, 13-60 ms in a fresh process, page faults), before the first request.
+# URLs (5 ms warm; 10-14 ms as a fresh process's first long list, page faults, up to 60 ms
+# on a loaded machine), before the first request.
 # A list these checks do not accept takes the loop, which names the first bad URL; so they
 # may only accept what url_problem() accepts (a property test checks).
 _PORT = r"(?:\d{1,4}|[0-5]\d{4}|6[0-4]\d{3}|65[0-4]\d\d|655[0-2]\d|6553[0-5])"

@@ -142,8 +142,8 @@ def test_long_list_accepts_the_edges_of_the_common_shape(good):
 
 def test_long_list_check_keeps_memory_flat():
     """Checking 100,000 URLs needs a few copies of their text, not a regex backtracking
-    frame per URL. Failed before: the one match of the whole joined list peaked at ~65 MB
-    (650 bytes per URL) for a 3 MB list, and took 13-60 ms of a fresh process's first
+    frame per URL. Failed before: the one match of the whole joined list peaked at ~75 MB
+    (750 bytes per URL) for a 3 MB list, and took 13-60 ms of a fresh process's first
     request for 20,000 URLs."""
     import tracemalloc
 
