@@ -41,6 +41,7 @@ _PLAIN_START = rf"https?://[A-Za-z0-9._~-]+(?=[/?# ]|\Z|:{_PORT}(?:[/?# ]|\Z))"
 _FIRST_PLAIN = re.compile(_PLAIN_START)
 _NEXT_NOT_PLAIN = re.compile(rf" (?!{_PLAIN_START})")  # a separator before a URL that is not
 _SPACE_AND_CONTROL_BYTES = bytes(range(0x21))
+_SITE = re.compile(rf"https?://[A-Za-z0-9._~-]+(?::{_PORT})?[/?#]")  # a site and a delimiter
 
 
 def validate_urls(urls: Any) -> list[str]:
@@ -103,8 +104,8 @@ def check_each_url(urls: Sequence[Any], positions: Iterable[int] | None = None) 
 def _all_plain(urls: Sequence[Any]) -> bool:
     """True when every URL has the common shape (see ``_PLAIN_START``); False says nothing.
 
-    About 0.15 us per URL (20,000 URLs: ~3 ms), and three copies of the joined text in
-    memory at most, whatever the length.
+    About 0.15 us per URL (20,000 URLs: ~3 ms; less for a list from one site), and three
+    copies of the joined text in memory at most, whatever the length.
     """
     try:
         joined = " ".join(urls)
@@ -115,10 +116,29 @@ def _all_plain(urls: Sequence[Any]) -> bool:
     raw = joined.encode("ascii")
     # Deleting every byte up to 0x20 removes exactly the len(urls) - 1 separators, or the
     # URLs hold a space or a control character.
-    return (len(raw) - len(raw.translate(None, _SPACE_AND_CONTROL_BYTES)) == len(urls) - 1
-            and _FIRST_PLAIN.match(joined) is not None
-            and _NEXT_NOT_PLAIN.search(joined) is None
-            and (len(joined) <= MAX_URL_BYTES or max(map(len, urls)) <= MAX_URL_BYTES))
+    if len(raw) - len(raw.translate(None, _SPACE_AND_CONTROL_BYTES)) != len(urls) - 1:
+        return False
+    if len(joined) > MAX_URL_BYTES and max(map(len, urls)) > MAX_URL_BYTES:
+        return False
+    return _one_site(urls) or (_FIRST_PLAIN.match(joined) is not None
+                               and _NEXT_NOT_PLAIN.search(joined) is None)
+
+
+def _one_site(urls: Sequence[str]) -> bool:
+    """True when every URL starts with the first one's ``scheme://host[:port]`` and a
+    path, query or fragment delimiter (a list from one site: a sitemap, a benchmark).
+
+    Then no URL's start needs a match of its own (the regex search is ~60% of the list
+    check): in string order every URL lies between the smallest and the largest, so it
+    shares every prefix those two share. ``min()`` and ``max()`` are C-level compares, tried
+    only when the last URL shares the first one's site.
+    """
+    site = _SITE.match(urls[0])
+    if site is None:
+        return False
+    prefix = site.group()
+    return (urls[-1].startswith(prefix) and min(urls).startswith(prefix)
+            and max(urls).startswith(prefix))
 
 
 def url_problem(url: Any) -> str | None:

@@ -282,3 +282,15 @@ def test_url_list_fast_path_accepts_only_valid_urls(urls):
 
     if _all_plain(urls):
         assert all(url_problem(url) is None for url in urls), urls
+
+
+@given(st.sampled_from(["https://a.example/", "http://a.example:8080/", "https://a.example?",
+                        "https://a.example#", "https://a.example", "https://a.example:99999/"]),
+       st.lists(_url_parts, min_size=1, max_size=6))
+def test_url_list_fast_path_one_site_accepts_only_valid_urls(site, rests):
+    """The same for lists from one site (the shortcut that skips the per-URL match)."""
+    from riptide_sync.protocol.urls import _all_plain, url_problem
+
+    urls = [site + rest for rest in rests]
+    if _all_plain(urls):
+        assert all(url_problem(url) is None for url in urls), urls

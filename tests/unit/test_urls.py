@@ -190,3 +190,39 @@ def test_every_stream_call_refuses_a_bad_last_url_before_any_io(monkeypatch):
         with pytest.raises(ValidationError) as info:
             crawl(urls)
         assert info.value.field == "urls[19999]"
+
+
+def test_a_list_from_one_site_needs_no_match_per_url(monkeypatch):
+    """A list whose URLs all start with one scheme://host[:port]/ is checked without a
+    regex match of each URL's start (the costliest part of the list check). Failed before:
+    the search over every URL's start always ran."""
+    from riptide_sync.protocol import urls as urls_module
+
+    class NoSearch:
+        def search(self, text):
+            raise AssertionError("searched every URL's start")
+
+    site_list = [f"https://example.org:8443/page/{i}" for i in range(1000)]
+    monkeypatch.setattr(urls_module, "_NEXT_NOT_PLAIN", NoSearch())
+    assert urls_module.validate_urls(site_list) == site_list
+    # another site in the middle: the per-URL search is needed again
+    with pytest.raises(AssertionError, match="searched"):
+        urls_module.validate_urls(site_list[:500] + ["https://other.example/"] + site_list[500:])
+
+
+@pytest.mark.parametrize(
+    "odd, reason",
+    [("https://example.org:8443/page/ x", "whitespace"), ("https://example.org:8443", None),
+     ("https://example.org:8443/" + "x" * 2040, "longer than 2048 bytes"),
+     ("https://example.org:84430/", "cannot be parsed"), ("https://example.org/page", None)],
+)
+def test_a_list_from_one_site_with_an_odd_url_in_the_middle(odd, reason):
+    """The one-site shortcut never accepts what the per-URL check refuses."""
+    site_list = [f"https://example.org:8443/page/{i}" for i in range(1000)]
+    urls = site_list[:500] + [odd] + site_list[500:]
+    if reason is None:
+        assert validate_urls(urls) == urls
+        return
+    with pytest.raises(ValidationError, match=reason) as info:
+        validate_urls(urls)
+    assert info.value.field == "urls[500]"
