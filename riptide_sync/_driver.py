@@ -138,29 +138,36 @@ class StreamCore:
         DELIVERED, DUPLICATE, CONTINUE = (  # noqa: N806 (locals: read once per event)
             EventOutcome.DELIVERED, EventOutcome.DUPLICATE, EventOutcome.CONTINUE)
         started = time.monotonic()
+        active: list[Lane] = []
+        # replan: the lanes may have changed, so give idle ones a request and list the
+        # active ones anew; not per event: only a request's end or the first result does.
+        replan = True
         while not fanin.closed:
-            for lane in self.lanes:  # give every idle lane a request
-                if lane is not self.lanes[0] and not self._started_reading:
-                    break  # the other lanes open once the first has delivered something
-                while lane.request is None and not fanin.closed:
-                    plan = session.next_request()
-                    if plan is None:
-                        break
-                    try:
-                        self._open(lane, plan)
-                    except (StreamingError, APIError) as exc:
-                        session.release(plan)
-                        if fanin.closed:
-                            return
-                        self._after_failure(lane, exc)
-            active = [lane for lane in self.lanes if lane.request is not None]
-            if not active:
-                break
+            if replan:
+                replan = False
+                for lane in self.lanes:  # give every idle lane a request
+                    if lane is not self.lanes[0] and not self._started_reading:
+                        break  # the other lanes open once the first has delivered something
+                    while lane.request is None and not fanin.closed:
+                        plan = session.next_request()
+                        if plan is None:
+                            break
+                        try:
+                            self._open(lane, plan)
+                        except (StreamingError, APIError) as exc:
+                            session.release(plan)
+                            if fanin.closed:
+                                return
+                            self._after_failure(lane, exc)
+                active = [lane for lane in self.lanes if lane.request is not None]
+                if not active:
+                    break
             lane, item = fanin.next_item(active)
             if not self._started_reading and (
                 isinstance(item, BaseException) or item.event_type in ("result", "summary")
             ):
                 self._started_reading = True
+                replan = True
             if fanin.closed:
                 return
             lane.last_item = time.monotonic()
@@ -195,6 +202,7 @@ class StreamCore:
             missing = session.release(request.plan)
             lane.request = lane.source = lane.pump = None
             lane.watched = False
+            replan = True
             if failure is not None or missing:
                 # A lost connection, a stall, or a summary short of results: the
                 # connection cannot be trusted with another request (late results).

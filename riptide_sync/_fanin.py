@@ -109,6 +109,11 @@ class FanIn:
         """Which watched lane the consumer looks at first (round robin, see _STAY)."""
         self._stayed = 0
         """Events taken in a row from the lane in turn (up to _STAY)."""
+        self._sorted: list[Lane] | None = None
+        self._watched: list[Lane] = []
+        self._pumped = False
+        """The last ``active`` list next_item() saw, its watched lanes and whether any is
+        pumped (a lane's mode is set when its request starts, which makes a new list)."""
         self._check_at = 0.0
         """When the watched lanes' deadlines are next checked on the hot path."""
 
@@ -197,16 +202,22 @@ class FanIn:
                 return lane, lane.source.receive(self.timeout(lane))
             except StreamingError as exc:
                 return lane, exc
-        watched = []
-        pumped = False
-        for lane in active:
-            if lane.pump is None and not lane.watched:  # safety net: a direct lane never has company
-                logger.error("! a directly read request has company: multiplexing it")
-                self.multiplex(lane)
-            if lane.watched:
-                watched.append(lane)
-            elif lane.pump is not None:
-                pumped = True
+        if active is self._sorted:
+            watched, pumped = self._watched, self._pumped
+        else:
+            # A new set of requests (the driver makes a new list whenever one ends or
+            # starts): which are watched and which pumped, once for all its events.
+            watched = []
+            pumped = False
+            for lane in active:
+                if lane.pump is None and not lane.watched:  # safety net: never has company
+                    logger.error("! a directly read request has company: multiplexing it")
+                    self.multiplex(lane)
+                if lane.watched:
+                    watched.append(lane)
+                elif lane.pump is not None:
+                    pumped = True
+            self._sorted, self._watched, self._pumped = active, watched, pumped
         if watched:
             now = time.monotonic()
             if now >= self._check_at:

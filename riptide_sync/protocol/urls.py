@@ -24,14 +24,24 @@ _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
 # are the same as urlsplit's.
 _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9._~-]+(?::(\d{1,5}))?(?:[/?#].*)?", re.DOTALL)
 
-# The same common shape for a whole list at once: the URLs each followed by "\n" (which no
-# valid URL holds), ASCII only, so "no whitespace or control character" is "no byte up to
-# 0x20" and characters are bytes (lengths are checked apart), ports 0-65535 spelled out.
-# One C-level match over the joined text instead of a Python-level loop: 20,000 URLs took
-# 16 ms one by one, 5 ms so. A list it does not accept takes the loop, which names the
-# first bad URL; so it may only accept what url_problem() accepts (a property test checks).
-_PORT = r"(?::(?:\d{1,4}|[0-5]\d{4}|6[0-4]\d{3}|65[0-4]\d\d|655[0-2]\d|6553[0-5]))?"
-_PLAIN_LIST = re.compile(rf"(?:https?://[A-Za-z0-9._~-]+{_PORT}(?:[/?#][!-\x7f]*)?\n)*")
+# The same common shape for a whole list at once, in C-level passes over the URLs joined
+# by " " (which no valid URL holds), instead of a Python-level loop (20,000 URLs: 16 ms):
+# ASCII only, so characters are bytes; no byte up to 0x20 but the separators, so no
+# whitespace or control character (and no empty URL past the first check); every URL's
+# start (after a separator) is scheme, host and an optional port 0-65535 spelled out,
+# followed by a path/query/fragment delimiter or the URL's end; lengths apart.
+# Only the starts are matched: an earlier single match of the whole joined list
+# ("(?:url\n)*") kept a backtracking frame per URL in the regex engine, 13 MB for 20,000
+# URLs (5 ms warm; 10-14 ms as a fresh process's first long list, page faults, up to 60 ms
+# on a loaded machine), before the first request.
+# A list these checks do not accept takes the loop, which names the first bad URL; so they
+# may only accept what url_problem() accepts (a property test checks).
+_PORT = r"(?:\d{1,4}|[0-5]\d{4}|6[0-4]\d{3}|65[0-4]\d\d|655[0-2]\d|6553[0-5])"
+_PLAIN_START = rf"https?://[A-Za-z0-9._~-]+(?=[/?# ]|\Z|:{_PORT}(?:[/?# ]|\Z))"
+_FIRST_PLAIN = re.compile(_PLAIN_START)
+_NEXT_NOT_PLAIN = re.compile(rf" (?!{_PLAIN_START})")  # a separator before a URL that is not
+_SPACE_AND_CONTROL_BYTES = bytes(range(0x21))
+_SITE = re.compile(rf"https?://[A-Za-z0-9._~-]+(?::{_PORT})?[/?#]")  # a site and a delimiter
 
 
 def validate_urls(urls: Any) -> list[str]:
@@ -64,8 +74,6 @@ def validate_urls(urls: Any) -> list[str]:
         )
     if not urls:
         raise ValidationError("urls is empty: pass at least one URL", field="urls", value=urls)
-    if _all_plain(urls):
-        return list(urls)
     check_each_url(urls)
     return list(urls)
 
@@ -81,6 +89,8 @@ def check_each_url(urls: Sequence[Any], positions: Iterable[int] | None = None) 
     Raises:
         ValidationError: ``urls[position] = value is not a valid URL: why``.
     """
+    if _all_plain(urls):  # the common case, without a Python-level step per URL
+        return
     for position, url in zip(range(len(urls)) if positions is None else positions, urls):
         problem = url_problem(url)
         if problem:
@@ -91,15 +101,44 @@ def check_each_url(urls: Sequence[Any], positions: Iterable[int] | None = None) 
             )
 
 
-def _all_plain(urls: list[Any] | tuple[Any, ...]) -> bool:
-    """True when every URL has the common shape (see ``_PLAIN_LIST``); False says nothing."""
+def _all_plain(urls: Sequence[Any]) -> bool:
+    """True when every URL has the common shape (see ``_PLAIN_START``); False says nothing.
+
+    About 0.15 us per URL (20,000 URLs: ~3 ms; less for a list from one site), and three
+    copies of the joined text in memory at most, whatever the length.
+    """
     try:
-        joined = "\n".join(urls)
-        longest = max(map(len, urls))
+        joined = " ".join(urls)
     except TypeError:  # a value that is not a string: the loop names it
         return False
-    return (longest <= MAX_URL_BYTES and joined.isascii()
-            and _PLAIN_LIST.fullmatch(joined + "\n") is not None)
+    if not joined.isascii():
+        return False
+    raw = joined.encode("ascii")
+    # Deleting every byte up to 0x20 removes exactly the len(urls) - 1 separators, or the
+    # URLs hold a space or a control character.
+    if len(raw) - len(raw.translate(None, _SPACE_AND_CONTROL_BYTES)) != len(urls) - 1:
+        return False
+    if len(joined) > MAX_URL_BYTES and max(map(len, urls)) > MAX_URL_BYTES:
+        return False
+    return _one_site(urls) or (_FIRST_PLAIN.match(joined) is not None
+                               and _NEXT_NOT_PLAIN.search(joined) is None)
+
+
+def _one_site(urls: Sequence[str]) -> bool:
+    """True when every URL starts with the first one's ``scheme://host[:port]`` and a
+    path, query or fragment delimiter (a list from one site: a sitemap, a benchmark).
+
+    Then no URL's start needs a match of its own (the regex search is ~60% of the list
+    check): in string order every URL lies between the smallest and the largest, so it
+    shares every prefix those two share. ``min()`` and ``max()`` are C-level compares, tried
+    only when the last URL shares the first one's site.
+    """
+    site = _SITE.match(urls[0])
+    if site is None:
+        return False
+    prefix = site.group()
+    return (urls[-1].startswith(prefix) and min(urls).startswith(prefix)
+            and max(urls).startswith(prefix))
 
 
 def url_problem(url: Any) -> str | None:

@@ -156,7 +156,7 @@ async def _ndjson_body(state: ServerState, req: wire.CrawlRequest, request_id: s
     await out.put(wire.dumps({"total_urls": total, "request_id": request_id, "timestamp": started_wall,
                               "stream_type": "crawl"}) + b"\n", droppable=False)
     size = state.config.synthetic_doc_size
-    synthetic = SyntheticMessages(size, req.cache_mode, total) if size is not None else None
+    synthetic = SyntheticMessages.for_request(size, req.cache_mode, total) if size is not None else None
     source = _synthetic_items(req) if synthetic else outcomes(state, req, state.config.stream_concurrency)
     async with aclosing(source):
         completed, successful, cached = await _ndjson_results(
@@ -220,6 +220,8 @@ async def _ndjson_results(state: ServerState, req: wire.CrawlRequest, out: _Line
         # §2.5: when a result line is dropped, the progress line after it is skipped too.
         if not await out.put(line):
             continue
+        if completed == 1:
+            await out.flush()  # the first result at once, not after 64 KiB of others
         if total > 10 and completed % 5 == 0:
             eta = _eta(epoch0, time.perf_counter() - started, completed, total)
             await out.put(wire.dumps({
@@ -278,7 +280,7 @@ async def _sse_body(state: ServerState, req: wire.CrawlRequest, out: _LineWriter
         "stream_type": "crawl", "retry_interval_ms": 5000}), retry=5000))
     await out.flush()
     size = state.config.synthetic_doc_size
-    synthetic = SyntheticMessages(size, req.cache_mode, total) if size is not None else None
+    synthetic = SyntheticMessages.for_request(size, req.cache_mode, total) if size is not None else None
     keepalive = state.config.sse_keepalive
     source = _synthetic_items(req) if synthetic else outcomes(state, req, state.config.stream_concurrency, keepalive)
     async with aclosing(source):
@@ -320,6 +322,8 @@ async def _sse_results(state: ServerState, req: wire.CrawlRequest, out: _LineWri
             "completed": completed, "total": total, "success_rate": successful / completed,
             "cache_hit_rate": cached / successful if successful else 0.0}), event_id=index))
         await out.put(result_event)
+        if completed == 1:
+            await out.flush()  # the first result at once, not after 64 KiB of others
         if total > 20 and completed % 10 == 0:
             elapsed = time.perf_counter() - started
             eta = _eta(epoch0, elapsed, completed, total)

@@ -8,6 +8,7 @@ no JSON encoding of the document per message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Any
@@ -80,7 +81,18 @@ def key_hex(url: str) -> bytes:
 
 
 class SyntheticMessages:
-    """Compiled result messages for one crawl request, one template per surface."""
+    """Compiled result messages for one crawl request, one template per surface.
+
+    Use :meth:`for_request`: building them costs ~4 ms at 64 KB documents (0.3 ms at 4 KB;
+    the text, three ``orjson.dumps`` and three template splits), which each request would
+    otherwise pay before its first result.
+    """
+
+    @staticmethod
+    def for_request(doc_size: int, cache_mode: str, total: int) -> SyntheticMessages:
+        """The messages of a request of ``total`` URLs, built once per (size, mode, total):
+        the templates are immutable (``fill`` builds a new message), so requests share them."""
+        return _messages(doc_size, cache_mode, total)
 
     def __init__(self, doc_size: int, cache_mode: str, total: int) -> None:
         result = synthetic_result(doc_size, cache_mode)
@@ -102,3 +114,8 @@ class SyntheticMessages:
         """Per-message values common to all surfaces (add ``ts`` / ``elapsed`` as needed)."""
         return {"index": str(index).encode(), "completed": str(completed).encode(),
                 "url": orjson.dumps(url), "key": self._key_prefix + key_hex(url) + b'"'}
+
+
+@functools.lru_cache(maxsize=32)
+def _messages(doc_size: int, cache_mode: str, total: int) -> SyntheticMessages:
+    return SyntheticMessages(doc_size, cache_mode, total)

@@ -269,6 +269,8 @@ _urlish = st.one_of(
               _url_parts),
     st.text(max_size=20),
     st.just("https://example.org/" + "a" * 2028), st.just("https://example.org/" + "a" * 2029),
+    # two plain URLs glued by a separator-like character: one value, not two URLs
+    st.sampled_from(" \n\t\r\x0b\x00").map(lambda sep: f"https://a.example/x{sep}https://b.example/"),
 )
 
 
@@ -278,5 +280,17 @@ def test_url_list_fast_path_accepts_only_valid_urls(urls):
     per-URL check (and so validate_urls gives the same answer either way)."""
     from riptide_sync.protocol.urls import _all_plain, url_problem
 
+    if _all_plain(urls):
+        assert all(url_problem(url) is None for url in urls), urls
+
+
+@given(st.sampled_from(["https://a.example/", "http://a.example:8080/", "https://a.example?",
+                        "https://a.example#", "https://a.example", "https://a.example:99999/"]),
+       st.lists(_url_parts, min_size=1, max_size=6))
+def test_url_list_fast_path_one_site_accepts_only_valid_urls(site, rests):
+    """The same for lists from one site (the shortcut that skips the per-URL match)."""
+    from riptide_sync.protocol.urls import _all_plain, url_problem
+
+    urls = [site + rest for rest in rests]
     if _all_plain(urls):
         assert all(url_problem(url) is None for url in urls), urls

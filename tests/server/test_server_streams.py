@@ -153,3 +153,63 @@ def test_sse_heartbeat_when_idle(make_server):
     events = parse_sse(response.text)
     assert sum(1 for e in events if e.get("comment") == ":heartbeat") >= 2
     assert events[-1]["event"] == "complete"
+
+
+def _record_flushes(monkeypatch):
+    """Every chunk the NDJSON/SSE writer sends, as the list of lines/events it held."""
+    from riptide_sync.server import httpstreams
+
+    flushes = []
+    real = httpstreams._LineWriter.flush
+
+    async def flush(self):
+        if self.buffer:
+            flushes.append(list(self.buffer))
+        await real(self)
+
+    monkeypatch.setattr(httpstreams._LineWriter, "flush", flush)
+    return flushes
+
+
+def test_ndjson_synthetic_first_result_is_sent_alone(make_server, monkeypatch):
+    """In synthetic mode the first result goes out at once, the rest in 64 KiB chunks: time
+    to first result measures the client, not the server's buffer. Failed before: metadata,
+    all 5 results and the summary went out as one chunk."""
+    flushes = _record_flushes(monkeypatch)
+    srv = make_server(synthetic_doc_size=100)
+    assert len(ndjson_lines(ndjson(srv, urls(5)))) == 7
+    with_results = [[line for line in chunk if line.startswith(b'{"index"')] for chunk in flushes]
+    first = next(chunk for chunk in with_results if chunk)
+    assert len(first) == 1 and b'"index":0' in first[0]
+    assert sum(map(len, with_results)) == 5
+
+
+def test_sse_synthetic_first_result_is_sent_alone(make_server, monkeypatch):
+    """The same for SSE. Failed before: the 5 results went out in one chunk after the
+    metadata's."""
+    flushes = _record_flushes(monkeypatch)
+    srv = make_server(synthetic_doc_size=100)
+    events = parse_sse(sse(srv, urls(5)).text)
+    assert [e.get("event") for e in events].count("result") == 5
+    with_results = [[e for e in chunk if e.startswith(b"event:result")] for chunk in flushes]
+    first = next(chunk for chunk in with_results if chunk)
+    assert len(first) == 1 and b'"index":0' in first[0]
+    assert sum(map(len, with_results)) == 5
+
+
+def test_synthetic_messages_are_built_once_per_request_shape(monkeypatch):
+    """Requests of the same shape share their compiled templates (~4 ms to build at 64 KB,
+    before the first result). Failed before: no for_request, a build per request."""
+    from riptide_sync.server import synthetic
+
+    builds = []
+    real = synthetic.synthetic_result
+    monkeypatch.setattr(synthetic, "synthetic_result",
+                        lambda *args: builds.append(args) or real(*args))
+    synthetic._messages.cache_clear()
+    first = synthetic.SyntheticMessages.for_request(1234, "auto", 7)
+    assert synthetic.SyntheticMessages.for_request(1234, "auto", 7) is first
+    other = synthetic.SyntheticMessages.for_request(1234, "auto", 8)
+    assert other is not first and len(builds) == 2
+    values = first.values(3, 4, "https://a.example/")
+    assert first.ndjson.fill(values) == other.ndjson.fill(values).replace(b'"total":8', b'"total":7')

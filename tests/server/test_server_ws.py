@@ -239,3 +239,27 @@ def test_ws_data_keys_sorted_recursively(server):
                 check(value)
 
     check(json.loads(raw)["data"])
+
+
+def test_ws_synthetic_first_result_is_written_alone(make_server, monkeypatch):
+    """In synthetic mode the first result frame is written at once, the rest in batches of
+    up to 64: time to first result must not wait for 63 more frames (4 MB at 64 KB
+    documents). Failed before: the 5 frames went out in one write."""
+    from riptide_sync.server import ws as ws_module
+
+    writes = []
+    real = ws_module.WsConnection._write_batch
+
+    async def write_batch(self, transport, batch):
+        writes.append(len(batch) // 2)
+        await real(self, transport, batch)
+
+    monkeypatch.setattr(ws_module.WsConnection, "_write_batch", write_batch)
+    srv = make_server(synthetic_doc_size=100)
+    sock, _ = ws_connect(srv)
+    try:
+        messages = ws_crawl(sock, [f"https://example.com/page/{i}" for i in range(5)])
+    finally:
+        sock.close()
+    assert [m["message_type"] for m in messages].count("result") == 5
+    assert writes == [1, 4]
