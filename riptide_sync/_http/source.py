@@ -218,13 +218,32 @@ class HTTPEventSource:
                     f"(incomplete stream)"
                 )
             self._take(item)
-            if self.summary_seen:
-                # The body ends right after its summary: let the reader read that end, so
-                # the connection is back in the pool before the next request is sent.
-                done = self._ahead_done
-                if done is not None and not done.wait(DRAIN_TIMEOUT):
-                    self.close()  # more than the end came: the connection is not reused
+        if self.summary_seen:
+            self._await_drain()
         return events.popleft()
+
+    def _decode_ahead(self) -> bool:
+        """Read-ahead mode, consumer thread: decode what the reader read until an event is
+        ready; True when :meth:`receive` returns or raises at once. A read may end
+        mid-line (a 64 KB document is more than one read), and then nothing is ready yet."""
+        events = self._events
+        ahead = self._ahead
+        assert ahead is not None
+        while not events and ahead:
+            item = ahead[0]
+            if isinstance(item, BaseException) or not item:
+                return True  # receive() raises at once
+            ahead.popleft()
+            self._take(item)
+        return bool(events)
+
+    def _await_drain(self) -> None:
+        """Read-ahead mode, the summary decoded: the body ends right after it, so let the
+        reader read that end before the summary is returned; the connection is then back
+        in the pool before the next request is sent."""
+        done = self._ahead_done
+        if done is not None and not done.wait(DRAIN_TIMEOUT):
+            self.close()  # more than the end came: the connection is not reused
 
     # -- reading -------------------------------------------------------------------------
 
@@ -244,6 +263,8 @@ class HTTPEventSource:
         """
         events = self._events
         if events:
+            if self.summary_seen and self._ahead is not None:
+                self._await_drain()  # decoded by ready(): the summary may be among them
             return events.popleft()
         if timeout is None:
             timeout = self._idle_timeout
@@ -260,8 +281,12 @@ class HTTPEventSource:
         return events.popleft()
 
     def ready(self) -> bool:
-        """True when :meth:`receive` returns (or raises) at once."""
-        return bool(self._events) or bool(self._ahead)
+        """True when :meth:`receive` returns (or raises) at once. In read-ahead mode it
+        decodes what was read (on the consumer's thread, as receive() would): bytes that
+        end mid-line are not an event yet, and a receive(0.0) then would time out."""
+        if self._events:
+            return True
+        return bool(self._ahead) and self._decode_ahead()
 
     def _take(self, chunk: bytes) -> None:
         """Decode one read of the body into events (consumer thread)."""
