@@ -29,6 +29,7 @@ if [ ! -e "$stamp" ]; then
   echo "== autobahn: installing autobahntestsuite into $site with $py27"
   tmp="$site.tmp.$$"
   rm -rf "$tmp"
+  mkdir -p "$(dirname "$site")"  # a fresh machine has no ~/.cache/riptide-sync yet
   if ! PIP_DISABLE_PIP_VERSION_CHECK=1 "$py27" -m pip install -q --no-warn-script-location \
       --target "$tmp" -r "$requirements" > "$tmp.log" 2>&1; then
     grep -v "is ignored: it is neither" "$tmp.log" >&2 || true
