@@ -35,7 +35,7 @@ class Lane:
     """One connection's worth of the stream: its transport and the request it carries."""
 
     __slots__ = ("transport", "request", "source", "pump", "watched", "tracker",
-                 "progressed", "last_item")
+                 "progressed", "last_item", "opened_at")
 
     def __init__(self, transport: Transport | None, tracker: RetryTracker) -> None:
         self.transport = transport
@@ -49,6 +49,8 @@ class Lane:
         self.tracker = tracker
         self.progressed = False  # results came on this lane since its last failure
         self.last_item = 0.0  # monotonic time the consumer last got an item of this lane
+        self.opened_at: float | None = None
+        """Monotonic time this lane's request was sent, until its first item came (None)."""
 
 
 _HANDOFF_SIZE = 2

@@ -35,6 +35,16 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture
+def lanes_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NDJSON/SSE parallel streams open their other lanes after the first result however
+    fast the server answers (``riptide_sync._driver.LANE_DELAY`` = 0): for the tests of
+    the parallel machinery, which run against the fast local server."""
+    from riptide_sync import _driver
+
+    monkeypatch.setattr(_driver, "LANE_DELAY", 0.0)
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[RunningServer]:
     """A local server with the default configuration, shared by the whole session."""

@@ -147,9 +147,8 @@ class HTTPEventSource:
         parallel stream's requests so, without a pump thread. False when the body is
         already done or the transport is closed."""
         with self._lock:
-            if (self._closed or self._ended is not None or self._ahead_done is not None
-                    or self._events):
-                return False
+            if self._closed or self._ended is not None or self._ahead_done is not None:
+                return False  # (decoded events not yet returned come first, as ever)
             self._ahead = collections.deque()
             self._wake = wake
             self._ahead_done = threading.Event()

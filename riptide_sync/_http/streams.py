@@ -48,6 +48,10 @@ class _HTTPStreamTransport:
     name = "http"
     path = "/"
     accept = "*/*"
+    lanes_on_demand = True
+    """A parallel stream opens this transport's other lanes only once the server is slow
+    to answer (``riptide_sync._driver.LANE_DELAY``): reading ahead costs a thread hand-off
+    per read, which only a wait for the server repays."""
 
     def __init__(self, config: ClientConfig, session: requests.Session, stats: StreamStats) -> None:
         self.config = config

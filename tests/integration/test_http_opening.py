@@ -23,6 +23,7 @@ from support.leaks import still_there, threads_since
 from support.loopback import HTTPServerThread, QuietHandler
 
 pytest.importorskip("aiohttp")
+pytestmark = pytest.mark.usefixtures("lanes_at_once")  # two lanes on the fast local server
 
 Script = Callable[[int], "tuple[int, float]"]
 """Request number (0, 1, ...) -> (status to answer with, 200 relays; seconds to hold the

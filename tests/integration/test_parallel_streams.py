@@ -16,6 +16,7 @@ from riptide_sync import RetryPolicy, RipTideClient
 from support.leaks import still_there, threads_since
 
 pytest.importorskip("aiohttp")
+pytestmark = pytest.mark.usefixtures("lanes_at_once")  # two lanes on the fast local server
 
 
 def _urls(n: int) -> list[str]:

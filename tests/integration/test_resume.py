@@ -148,7 +148,7 @@ def test_chunking_250_urls_over_limit_of_100(make_server, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_chunking_parallel_connections(make_server, transport):
+def test_chunking_parallel_connections(make_server, transport, lanes_at_once):
     """250 URLs with parallel=3: three requests at once on three connections, one stream."""
     server = make_server(synthetic_doc_size=SYNTHETIC, faults=Faults(send_delay=0.002))
     events, _ = crawl(server, transport, synthetic_urls(250), parallel=3)
