@@ -54,13 +54,14 @@ def progress_deadline(timeout_secs: float | None) -> float:
     return (timeout_secs if timeout_secs is not None else SERVER_PER_URL_LIMIT) + PROGRESS_GRACE
 
 
-LANE_DELAY = 0.02
-"""Seconds from a request's response (its headers, or the WebSocket frame sent) to its
-first result past which an NDJSON or SSE stream opens its other lanes (``parallel`` > 1). A server that answers at once (a local one, a
-cache) streams a long list faster on one connection read on the consumer's own thread,
-1.2-1.4x in the benchmarks, than on two read ahead by threads; one that fetches the pages
-(every first result tens of ms or more) gains a request in flight per lane. WebSocket
-lanes open at once: a WebSocket reader thread exists anyway."""
+LANE_DELAY = 0.05
+"""Seconds a request of an NDJSON or SSE stream streams alone (from its response to its
+latest event) before the stream opens its other lanes (``parallel`` > 1). A server that
+answers at once (a local one, a cache: 100 results in a few ms) streams a long list
+faster on one connection read on the consumer's own thread, 1.2-1.4x in the benchmarks,
+than on several read ahead by threads (a hand-off per read); one that takes its time
+(fetching pages, a request lasting seconds) gains a request in flight per lane.
+WebSocket lanes open at once: a WebSocket reader thread exists anyway."""
 
 
 class StreamCore:
@@ -108,7 +109,7 @@ class StreamCore:
         self._started_reading = False
         self._lanes_open = not getattr(self.transport, "lanes_on_demand", False)
         """The lanes beyond the first may open (see LANE_DELAY): at once on WebSocket; on
-        NDJSON/SSE once a request has kept the consumer waiting."""
+        NDJSON/SSE once a request has streamed alone for LANE_DELAY."""
         """The first request has delivered a result (or its summary, or failed): the other
         lanes may open. Time to first result: it does not wait for their handshakes."""
         self.events: Iterator[StreamingResult] = self._run()
@@ -151,6 +152,7 @@ class StreamCore:
             EventOutcome.DELIVERED, EventOutcome.DUPLICATE, EventOutcome.CONTINUE)
         started = time.monotonic()
         active: list[Lane] = []
+        lanes_open = self._lanes_open
         # replan: the lanes may have changed, so give idle ones a request and list the
         # active ones anew; not per event: only a request's end or the first result does.
         replan = True
@@ -176,19 +178,19 @@ class StreamCore:
                 if not active:
                     break
             lane, item = fanin.next_item(active)
-            if lane.opened_at is not None and (
+            if not self._started_reading and (
                 isinstance(item, BaseException) or item.event_type in ("result", "summary")
             ):
-                # The request's first result (or its end): it may open the other lanes.
-                if not self._lanes_open and time.monotonic() - lane.opened_at >= LANE_DELAY:
-                    self._lanes_open = True
-                lane.opened_at = None
-                if not self._started_reading:
-                    self._started_reading = True
+                self._started_reading = True
                 replan = True
             if fanin.closed:
                 return
-            lane.last_item = time.monotonic()
+            now = lane.last_item = time.monotonic()
+            if not lanes_open and now - lane.opened_at >= LANE_DELAY:
+                # This request has streamed alone for LANE_DELAY: the server takes its
+                # time, so the other lanes open (NDJSON/SSE, see LANE_DELAY).
+                lanes_open = self._lanes_open = True
+                replan = True
             request = lane.request
             assert request is not None
             if isinstance(item, BaseException):
@@ -269,8 +271,7 @@ class StreamCore:
             else:
                 source = lane.transport.open_crawl(plan.urls, self.options)
             lane.source = source
-            # From the answer to the first result: the server's own time (LANE_DELAY).
-            lane.opened_at = time.monotonic()
+            lane.opened_at = time.monotonic()  # the request is out (LANE_DELAY)
         except BaseException:
             lane.request = None
             raise

@@ -49,8 +49,8 @@ class Lane:
         self.tracker = tracker
         self.progressed = False  # results came on this lane since its last failure
         self.last_item = 0.0  # monotonic time the consumer last got an item of this lane
-        self.opened_at: float | None = None
-        """Monotonic time this lane's request was sent, until its first item came (None)."""
+        self.opened_at = 0.0
+        """Monotonic time this lane's request was answered (its headers) or sent."""
 
 
 _HANDOFF_SIZE = 2
