@@ -107,11 +107,11 @@ class StreamCore:
         self._closed_event = threading.Event()
         self._close_lock = threading.Lock()
         self._started_reading = False
+        """The first request has delivered a result (or its summary, or failed): the other
+        lanes may open. Time to first result: it does not wait for their handshakes."""
         self._lanes_open = not getattr(self.transport, "lanes_on_demand", False)
         """The lanes beyond the first may open (see LANE_DELAY): at once on WebSocket; on
         NDJSON/SSE once a request has streamed alone for LANE_DELAY."""
-        """The first request has delivered a result (or its summary, or failed): the other
-        lanes may open. Time to first result: it does not wait for their handshakes."""
         self.events: Iterator[StreamingResult] = self._run()
 
     @property
@@ -154,7 +154,8 @@ class StreamCore:
         active: list[Lane] = []
         lanes_open = self._lanes_open
         # replan: the lanes may have changed, so give idle ones a request and list the
-        # active ones anew; not per event: only a request's end or the first result does.
+        # active ones anew; not per event: only a request's end, the first result and the
+        # lanes' opening (LANE_DELAY) change them.
         replan = True
         while not fanin.closed:
             if replan:
