@@ -118,8 +118,7 @@ class _HTTPStreamTransport:
         if options is not None:
             body["options"] = options
         url = url_for(self.config, self.path)
-        # close() ends the wait for headers at once (wakeable.py)
-        with self._lock:
+        with self._lock:  # registered: close() cancels every wait for headers (wakeable.py)
             self._waits.add(wait)
         try:
             with translate_errors(f"POST {url}", url), wait.current():

@@ -101,7 +101,7 @@ def test_sequential_crawls_share_one_connection(forwarder: CountingForwarder, tr
 
 @pytest.mark.parametrize("parallel", [1, 2])
 def test_chunks_of_a_long_list_reuse_the_pooled_connections(
-    forwarder: CountingForwarder, parallel: int
+    forwarder: CountingForwarder, parallel: int, lanes_at_once: None
 ) -> None:
     """1,000 URLs in 10 chunks of 100: one connection per lane, not one per chunk
     (before: 10)."""

@@ -31,7 +31,11 @@ else:
 
 import time  # noqa: E402
 
-from riptide_sync import RipTideClient, StreamConnectionError  # noqa: E402
+from riptide_sync import RipTideClient, StreamConnectionError, _driver  # noqa: E402
+
+# The parallel path is under test: NDJSON/SSE lanes open at once on the fast local server
+# (as the lanes_at_once fixture does in-process).
+_driver.LANE_DELAY = 0.0
 
 SCENARIO, BASE_URL, ARTICLES = sys.argv[2], sys.argv[3], sys.argv[4:]
 SLOW = "http://demo.riptide.test/demo/slow"  # the demo site, served by the server itself
@@ -70,8 +74,8 @@ def concurrent():
 
 def break_out():
     """``break`` while the next result (a slow page) is pending ends the stream at once:
-    on one connection (``parallel=1``), and with two requests read by pump threads, one
-    of them blocked on the slow page."""
+    on one connection (``parallel=1``), and with two requests in flight, one of them
+    blocked on the slow page."""
     for per_request, parallel in ((100, 1), (1, 2)):
         with RipTideClient(BASE_URL, retry=None, max_urls_per_request=per_request) as client:
             for transport in TRANSPORTS:

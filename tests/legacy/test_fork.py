@@ -16,7 +16,10 @@ import pytest
 
 from legacy_helpers import check, run_script
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="no fork() on Windows")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="no fork() on Windows"),
+    pytest.mark.usefixtures("lanes_at_once"),  # NDJSON/SSE lanes at once, fast local server
+]
 
 ROUNDS = 8
 

@@ -20,6 +20,8 @@ from riptide_sync import RipTideClient, StreamConnectionError
 from riptide_sync.server.demo_site import page_url
 from support.leaks import still_there, threads_since
 
+pytestmark = pytest.mark.usefixtures("lanes_at_once")  # NDJSON/SSE lanes open at once on the fast local server
+
 THREADS = 8
 URLS_PER_THREAD = 100
 

@@ -23,7 +23,10 @@ from riptide_sync.exceptions import IncompleteStreamError, RipTideError, SlowCon
 from riptide_sync.server import Faults
 from support.leaks import threads_named
 
-pytestmark = pytest.mark.stress
+pytestmark = [
+    pytest.mark.stress,
+    pytest.mark.usefixtures("lanes_at_once"),  # NDJSON/SSE lanes at once, fast local server
+]
 
 ROUNDS = int(os.environ.get("RIPTIDE_STRESS_ROUNDS", "3"))
 DEADLINE = float(os.environ.get("RIPTIDE_STRESS_DEADLINE", "60"))
